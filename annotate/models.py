@@ -1,0 +1,315 @@
+"""Problems, proofs, campaigns, memberships and expert grades.
+
+Every invariant that a bug could break is also a database constraint: the 0 / 0.5 / 1
+scale, one proof text per problem, one role per person per campaign, one grade per grader
+per proof per campaign.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+SCORES = (Decimal("0"), Decimal("0.5"), Decimal("1"))
+SCORE_CHOICES = [(Decimal("0"), "0"), (Decimal("0.5"), "0.5"), (Decimal("1"), "1")]
+
+
+def score_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=2, decimal_places=1, choices=SCORE_CHOICES, **kwargs)
+
+
+def score_check(field: str, *, name: str, nullable: bool = False) -> models.CheckConstraint:
+    condition = Q(**{f"{field}__in": SCORES})
+    if nullable:
+        condition |= Q(**{f"{field}__isnull": True})
+    return models.CheckConstraint(condition=condition, name=name)
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of a proof text: two imports of the same text are the same proof."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Category(models.TextChoices):
+    ALGEBRA = "algebra", "Algebra"
+    COMBINATORICS = "combinatorics", "Combinatorics"
+    GEOMETRY = "geometry", "Geometry"
+    NUMBER_THEORY = "number_theory", "Number theory"
+    INEQUALITY = "inequality", "Inequality"
+    OTHER = "other", "Other"
+
+
+class Problem(models.Model):
+    external_id = models.CharField(max_length=200, unique=True)
+    statement = models.TextField()
+    reference_solution = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True)
+    short_answer = models.TextField(blank=True)
+    category = models.CharField(max_length=20, choices=Category.choices, blank=True)
+    level = models.CharField(max_length=50, blank=True)
+    source = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["external_id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(external_id=""), name="problem_external_id_set"),
+            models.CheckConstraint(condition=~Q(statement=""), name="problem_statement_set"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Proof(models.Model):
+    problem = models.ForeignKey(Problem, on_delete=models.PROTECT, related_name="proofs")
+    external_id = models.CharField(max_length=200, blank=True)
+    text = models.TextField()
+    content_hash = models.CharField(max_length=64, editable=False)
+    # Who wrote it: a model (name, version, sampling parameters) or a person.
+    generator_model = models.CharField(max_length=200, blank=True)
+    generator_version = models.CharField(max_length=200, blank=True)
+    sampling = models.JSONField(default=dict, blank=True)
+    human_author = models.CharField(max_length=200, blank=True)
+    self_evaluation = models.TextField(blank=True)
+    self_score = score_field(null=True, blank=True)
+    # Facts carried over from the source file that have no column of their own, e.g. the
+    # mean automatic rating of the DeepSeekMath-V2 release.
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["problem_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["problem", "content_hash"], name="proof_unique_text"),
+            models.UniqueConstraint(
+                fields=["problem", "external_id"],
+                condition=~Q(external_id=""),
+                name="proof_unique_external_id",
+            ),
+            models.CheckConstraint(condition=~Q(text=""), name="proof_text_set"),
+            models.CheckConstraint(
+                condition=Q(content_hash__regex=r"^[0-9a-f]{64}$"), name="proof_hash_is_sha256"
+            ),
+            score_check("self_score", name="proof_self_score_scale", nullable=True),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.problem.external_id} proof {self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.content_hash = content_hash(self.text)
+        super().save(*args, **kwargs)
+
+    @property
+    def author_label(self) -> str:
+        if self.human_author:
+            return self.human_author
+        return " ".join(p for p in (self.generator_model, self.generator_version) if p)
+
+
+class Campaign(models.Model):
+    class Kind(models.TextChoices):
+        GRADE_PROOFS = "grade", "Grade proofs"
+        REVIEW_ANALYSES = "review", "Review analyses"
+        ADJUDICATE = "adjudicate", "Adjudicate"
+
+    class Order(models.TextChoices):
+        RANDOM = "random", "Random (seeded)"
+        PRIORITY = "priority", "Priority first"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GRADE_PROOFS)
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="experts per item")
+    blind = models.BooleanField(default=True)
+    instructions = models.TextField(blank=True)
+    rubric_version = models.CharField(max_length=50, default="v1")
+    show_reference_solution = models.BooleanField(default=True)
+    show_guidelines = models.BooleanField(default=True)
+    order = models.CharField(max_length=20, choices=Order.choices, default=Order.RANDOM)
+    seed = models.IntegerField(default=0)
+    lease_seconds = models.PositiveIntegerField(default=30 * 60)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    proofs = models.ManyToManyField(Proof, through="CampaignItem", related_name="campaigns")
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="campaign_overlap_positive"),
+            models.CheckConstraint(condition=Q(lease_seconds__gte=30), name="campaign_lease_min"),
+            models.CheckConstraint(condition=~Q(name=""), name="campaign_name_set"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignItem(models.Model):
+    """One proof to be graded in one campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
+    proof = models.ForeignKey(Proof, on_delete=models.PROTECT, related_name="campaign_items")
+    priority = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "proof"], name="campaign_item_unique"),
+        ]
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    GRADER = "grader", "Grader"
+    REVIEWER = "reviewer", "Reviewer"
+    ADJUDICATOR = "adjudicator", "Adjudicator"
+
+
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def roles_of(self, user, campaign: Campaign) -> set[str]:
+        if not user.is_authenticated:
+            return set()
+        return set(self.filter(user=user, campaign=campaign).values_list("role", flat=True))
+
+
+class Membership(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "user", "role"], name="membership_unique"),
+            models.CheckConstraint(
+                condition=Q(role__in=[r.value for r in Role]), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} in {self.campaign}"
+
+
+class GradeQuerySet(models.QuerySet["Grade"]):
+    def for_campaign(self, campaign: Campaign) -> GradeQuerySet:
+        return self.filter(campaign=campaign)
+
+    def made_in_app(self) -> GradeQuerySet:
+        return self.filter(origin=Grade.Origin.APP)
+
+    def imported(self) -> GradeQuerySet:
+        return self.filter(origin=Grade.Origin.IMPORTED)
+
+
+class Grade(models.Model):
+    """An expert's 0 / 0.5 / 1 score of a proof.
+
+    Grades made in Proofdesk belong to a campaign and a user. Grades imported from
+    elsewhere (a contest's human rating, another tool) name their grader as free text and
+    record where they came from, so they are never mistaken for work done here.
+    """
+
+    class Origin(models.TextChoices):
+        APP = "app", "Made in Proofdesk"
+        IMPORTED = "imported", "Imported"
+
+    proof = models.ForeignKey(Proof, on_delete=models.PROTECT, related_name="grades")
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.APP)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="grades"
+    )
+    grader = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="grades",
+    )
+    external_grader = models.CharField(max_length=200, blank=True)
+    import_source = models.CharField(max_length=500, blank=True)
+    score = score_field()
+    # The score on the source's own scale (e.g. 6 of 7), for imported grades.
+    raw_score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    raw_scale_max = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    comment = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GradeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            score_check("score", name="grade_score_scale"),
+            models.CheckConstraint(
+                condition=(
+                    Q(origin="app", grader__isnull=False, campaign__isnull=False)
+                    | Q(origin="imported", grader__isnull=True)
+                    & ~Q(external_grader="")
+                    & ~Q(import_source="")
+                ),
+                name="grade_origin_consistent",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "proof", "grader"],
+                condition=Q(origin="app"),
+                name="grade_once_per_grader_campaign",
+            ),
+            models.UniqueConstraint(
+                fields=["proof", "external_grader", "import_source"],
+                condition=Q(origin="imported"),
+                name="imported_grade_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score} for proof {self.proof_id}"
+
+
+class GradeIssue(models.Model):
+    """A comment anchored to a span of the proof *source* text.
+
+    The anchor follows the W3C Web Annotation selectors: a text-position selector
+    (`start`, `end`: character offsets into `Proof.text`) and a text-quote selector
+    (`quote` with a little `prefix`/`suffix` context), so it can be re-found if offsets
+    ever drift and exported as is.
+    """
+
+    class Severity(models.TextChoices):
+        FATAL = "fatal", "Fatal"
+        MINOR = "minor", "Minor"
+
+    grade = models.ForeignKey(Grade, on_delete=models.CASCADE, related_name="issues")
+    start = models.PositiveIntegerField(null=True, blank=True)
+    end = models.PositiveIntegerField(null=True, blank=True)
+    quote = models.TextField(blank=True)
+    prefix = models.CharField(max_length=64, blank=True)
+    suffix = models.CharField(max_length=64, blank=True)
+    note = models.TextField(blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MINOR)
+
+    class Meta:
+        ordering = ["grade_id", "start", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start__isnull=True, end__isnull=True)
+                | Q(start__isnull=False, end__isnull=False, end__gte=models.F("start")),
+                name="grade_issue_span_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(severity__in=["fatal", "minor"]), name="grade_issue_severity_valid"
+            ),
+        ]
