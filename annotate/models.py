@@ -152,17 +152,44 @@ class Campaign(models.Model):
 
 
 class CampaignItem(models.Model):
-    """One proof to be graded in one campaign."""
+    """One proof to be graded in one campaign.
+
+    The item carries its own lease (at most one grader holds it at a time) and a counter of
+    committed grades, so that a claim is a single conditional UPDATE on one row.
+    """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
     proof = models.ForeignKey(Proof, on_delete=models.PROTECT, related_name="campaign_items")
+    # Higher first when the campaign orders by priority (e.g. model disagreement).
     priority = models.FloatField(default=0.0)
+    # Position in the seeded random order (derived from campaign seed and proof).
+    order_key = models.BigIntegerField(default=0)
+    committed_grades = models.PositiveSmallIntegerField(default=0)
+    lease_holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leased_items",
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["campaign_id", "id"]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "proof"], name="campaign_item_unique"),
+            models.CheckConstraint(
+                condition=Q(lease_holder__isnull=True, lease_expires_at__isnull=True)
+                | Q(lease_holder__isnull=False, lease_expires_at__isnull=False),
+                name="campaign_item_lease_complete",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["campaign", "committed_grades", "-priority", "order_key"],
+                name="campaign_item_queue",
+            ),
         ]
 
 
@@ -244,6 +271,10 @@ class Grade(models.Model):
     raw_score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
     raw_scale_max = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
     comment = models.TextField(blank=True)
+    # Active time on the item (page visible and in use), not wall time.
+    active_seconds = models.PositiveIntegerField(default=0)
+    # Client-generated key of the submitting form: a retried POST finds the grade it made.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -313,3 +344,119 @@ class GradeIssue(models.Model):
                 condition=Q(severity__in=["fatal", "minor"]), name="grade_issue_severity_valid"
             ),
         ]
+
+
+class GradeHistory(models.Model):
+    """Every change to a grade: who, when, old and new score and issues."""
+
+    grade = models.ForeignKey(Grade, on_delete=models.CASCADE, related_name="history")
+    version = models.PositiveIntegerField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    old_score = score_field(null=True, blank=True)
+    new_score = score_field()
+    old_comment = models.TextField(blank=True)
+    new_comment = models.TextField(blank=True)
+    old_issues = models.JSONField(default=list, blank=True)
+    new_issues = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["grade_id", "version"]
+        verbose_name_plural = "grade history"
+        constraints = [
+            models.UniqueConstraint(fields=["grade", "version"], name="grade_history_version"),
+            score_check("new_score", name="grade_history_new_score_scale"),
+            score_check("old_score", name="grade_history_old_score_scale", nullable=True),
+        ]
+
+
+class GradeDraft(models.Model):
+    """Autosaved work in progress of one grader on one item (restored on reopening)."""
+
+    item = models.ForeignKey(CampaignItem, on_delete=models.CASCADE, related_name="drafts")
+    grader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="grade_drafts"
+    )
+    score = score_field(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    issues = models.JSONField(default=list, blank=True)
+    active_seconds = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "grader"], name="grade_draft_unique"),
+            score_check("score", name="grade_draft_score_scale", nullable=True),
+        ]
+
+
+class Skip(models.Model):
+    class Reason(models.TextChoices):
+        OUTSIDE_EXPERTISE = "expertise", "Outside my expertise"
+        TOO_LONG = "too_long", "Too long"
+        STATEMENT_WRONG = "statement_wrong", "Problem statement is wrong"
+        OTHER = "other", "Other"
+
+    item = models.ForeignKey(CampaignItem, on_delete=models.CASCADE, related_name="skips")
+    grader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "grader"], name="skip_unique"),
+            models.CheckConstraint(
+                condition=Q(reason__in=["expertise", "too_long", "statement_wrong", "other"]),
+                name="skip_reason_valid",
+            ),
+        ]
+
+
+class ProblemFlag(models.Model):
+    """"The problem statement is wrong": visible to everyone grading the problem and owners."""
+
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="flags")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="flags")
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    note = models.TextField(blank=True)
+    resolved = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["problem", "campaign", "raised_by"], name="problem_flag_once_per_grader"
+            ),
+        ]
+
+
+class ImportJob(models.Model):
+    """A file uploaded by a campaign owner, imported by a worker (or in-process)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="import_jobs"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    format = models.CharField(max_length=20)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    counts = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
