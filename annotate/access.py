@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from annotate.models import Campaign, CampaignItem, Membership, Role
+from annotate.models import Campaign, CampaignItem, Grade, Membership, Role
 
 
 def campaigns_for(user) -> Iterable[Campaign]:
@@ -57,3 +57,31 @@ def get_item_for_member(
     except CampaignItem.DoesNotExist:
         raise Http404 from None
     return item, user_roles
+
+
+def get_grade_for_member(
+    user, grade_id: int, roles: Iterable[str] | None = None
+) -> tuple[Grade, set[str]]:
+    """Return (a grade made in Proofdesk, the user's roles in its campaign).
+
+    Visible to its grader and to the campaign's owners and adjudicators; to anyone else it
+    does not exist (404), so blind campaigns cannot be read grade by grade. `roles` as in
+    `get_campaign_for_member`; the grade's own grader passes without them.
+    """
+    if not user.is_authenticated:
+        raise Http404
+    try:
+        grade = Grade.objects.select_related("campaign", "proof__problem", "grader").get(
+            pk=grade_id, origin=Grade.Origin.APP
+        )
+    except Grade.DoesNotExist:
+        raise Http404 from None
+    user_roles = Membership.objects.roles_of(user, grade.campaign)
+    if user.is_staff:
+        user_roles.add(Role.OWNER)
+    is_grader = grade.grader_id == user.pk and Role.GRADER in user_roles
+    if not is_grader and not user_roles.intersection({Role.OWNER, Role.ADJUDICATOR}):
+        raise Http404
+    if roles is not None and not user_roles.intersection(roles):
+        raise PermissionDenied
+    return grade, user_roles

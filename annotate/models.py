@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 SCORES = (Decimal("0"), Decimal("0.5"), Decimal("1"))
 SCORE_CHOICES = [(Decimal("0"), "0"), (Decimal("0.5"), "0.5"), (Decimal("1"), "1")]
@@ -151,6 +151,43 @@ class Campaign(models.Model):
         return self.name
 
 
+def order_key_for(seed: int, proof_id: int) -> int:
+    """Position of a proof in a campaign's seeded random order (stable, signed 63-bit)."""
+    digest = hashlib.sha256(f"{seed}:{proof_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+class CampaignItemQuerySet(models.QuerySet["CampaignItem"]):
+    def lease_free(self, now) -> CampaignItemQuerySet:
+        """Nobody holds the lease, or the holder let it expire."""
+        return self.filter(Q(lease_holder__isnull=True) | Q(lease_expires_at__lte=now))
+
+    def leased(self, now) -> CampaignItemQuerySet:
+        return self.filter(lease_holder__isnull=False, lease_expires_at__gt=now)
+
+    def claimable_for(self, campaign: Campaign, grader, now) -> CampaignItemQuerySet:
+        """Items `grader` may be handed next, in the campaign's queue order.
+
+        Not complete, not leased to anyone (an expired lease counts as free), not a proof the
+        grader already graded in this campaign, not an item the grader skipped.
+        """
+        graded = Grade.objects.filter(
+            campaign=campaign, grader=grader, origin=Grade.Origin.APP, proof=OuterRef("proof")
+        )
+        skipped = Skip.objects.filter(item=OuterRef("pk"), grader=grader)
+        return (
+            self.filter(campaign=campaign, committed_grades__lt=campaign.overlap)
+            .lease_free(now)
+            .filter(~Exists(graded), ~Exists(skipped))
+            .in_queue_order(campaign)
+        )
+
+    def in_queue_order(self, campaign: Campaign) -> CampaignItemQuerySet:
+        if campaign.order == Campaign.Order.PRIORITY:
+            return self.order_by("-priority", "order_key", "id")
+        return self.order_by("order_key", "id")
+
+
 class CampaignItem(models.Model):
     """One proof to be graded in one campaign.
 
@@ -175,6 +212,8 @@ class CampaignItem(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = CampaignItemQuerySet.as_manager()
+
     class Meta:
         ordering = ["campaign_id", "id"]
         constraints = [
@@ -191,6 +230,12 @@ class CampaignItem(models.Model):
                 name="campaign_item_queue",
             ),
         ]
+
+    def save(self, *args, **kwargs) -> None:
+        # Seeded random order; bulk_create callers set `order_key_for(...)` themselves.
+        if not self.order_key and self.proof_id is not None:
+            self.order_key = order_key_for(self.campaign.seed, self.proof_id)
+        super().save(*args, **kwargs)
 
 
 class Role(models.TextChoices):

@@ -10,6 +10,7 @@ place in Proofdesk that marks a string safe.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +21,7 @@ from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
 from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.dollarmath.index import math_block_dollar
 
 _ALLOWED_TAGS = {
     "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
@@ -66,21 +68,28 @@ def _bracket_math_inline(state: StateInline, silent: bool) -> bool:
 
 
 def _bracket_math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    """A block that starts with `\\[` on its own line and runs to the line ending `\\]`."""
+    """A block that starts with `\\[` at the start of a line and runs to the first `\\]`.
+
+    The `\\]` must end its line; otherwise (`\\[a\\] and \\[b\\]`, `\\[a\\] so`) the
+    line is a paragraph and the inline rule makes each formula its own span.
+    """
+    if state.sCount[start] - state.blkIndent >= 4:
+        return False  # indented code
     first = state.bMarks[start] + state.tShift[start]
     line = state.src[first : state.eMarks[start]]
     if not line.startswith("\\["):
         return False
-    body: list[str] = [line[2:]]
-    last = start
-    while True:
-        if body[-1].rstrip().endswith("\\]"):
-            body[-1] = body[-1].rstrip()[:-2]
-            break
+    body: list[str] = []
+    text, last = line[2:], start
+    while (close := text.find("\\]")) < 0:
+        body.append(text)
         last += 1
         if last >= end:
             return False
-        body.append(state.src[state.bMarks[last] + state.tShift[last] : state.eMarks[last]])
+        text = state.src[state.bMarks[last] + state.tShift[last] : state.eMarks[last]]
+    if text[close + 2 :].strip():
+        return False
+    body.append(text[:close])
     if silent:
         return True
     token = state.push("math_block", "math", 0)
@@ -89,6 +98,39 @@ def _bracket_math_block(state: StateBlock, start: int, end: int, silent: bool) -
     token.block = True
     state.line = last + 1
     return True
+
+
+_DOLLAR_BLOCK = math_block_dollar(allow_labels=True, allow_blank_lines=True)
+_DOLLAR_LABEL = re.compile(r"\$\$\s*\([^)$\r\n]+?\)\s*$")
+
+
+def _dollar_math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """dollarmath's `$$` block, except for a line holding two formulas.
+
+    dollarmath reads `$$a$$ and $$b$$` on one line as the single formula `a$$ and $$b`;
+    such a line is a paragraph with two display formulas inline.
+    """
+    first = state.bMarks[start] + state.tShift[start]
+    line = _DOLLAR_LABEL.sub("$$", state.src[first : state.eMarks[start]].rstrip())
+    if line.startswith("$$") and line.endswith("$$") and "$$" in line[2:-2]:
+        return False
+    return _DOLLAR_BLOCK(state, start, end, silent)
+
+
+def _math_block_html(content: str, line: int | None, label: str = "") -> str:
+    tex = escapeHtml(content.strip())
+    if label:
+        # KaTeX typesets the equation number; anything fancier than a plain name would
+        # be TeX the author did not write, so it stays visible as text instead.
+        tex += f" \\tag{{{escapeHtml(label)}}}" if _PLAIN_LABEL.fullmatch(label) else ""
+    data_line = f' data-line="{line}"' if line is not None else ""
+    html = f'<div class="math display"{data_line}>{tex}</div>\n'
+    if label and not _PLAIN_LABEL.fullmatch(label):
+        html += f"<p>({escapeHtml(label)})</p>\n"
+    return html
+
+
+_PLAIN_LABEL = re.compile(r"[\w.:'+-]{1,40}")
 
 
 def _add_source_lines(md: MarkdownIt) -> None:
@@ -118,15 +160,16 @@ def _markdown() -> MarkdownIt:
     md.add_render_rule(
         "math_inline_double", lambda self, t, i, o, e: _math_span(t[i].content, True)
     )
+    md.block.ruler.at("math_block", _dollar_math_block)
     md.add_render_rule(
         "math_block",
-        lambda self, t, i, o, e: '<div class="math display"'
-        + (f' data-line="{t[i].map[0]}"' if t[i].map else "")
-        + f">{escapeHtml(t[i].content.strip())}</div>\n",
+        lambda self, t, i, o, e: _math_block_html(t[i].content, t[i].map[0] if t[i].map else None),
     )
     md.add_render_rule(
         "math_block_label",
-        lambda self, t, i, o, e: f'<div class="math display">{escapeHtml(t[i].content.strip())}</div>\n',
+        lambda self, t, i, o, e: _math_block_html(
+            t[i].content, t[i].map[0] if t[i].map else None, t[i].info
+        ),
     )
     _add_source_lines(md)
     return md

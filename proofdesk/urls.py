@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
+from django.views.generic import RedirectView
 
-from annotate.views import health, pages
+from annotate.views import grading, health, imports, pages
 
 urlpatterns = [
     path("", pages.campaign_list, name="campaign_list"),
     path("healthz", health.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages without an icon link (admin, error pages).
+    path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("campaigns/<int:campaign_id>/", pages.campaign_detail, name="campaign_detail"),
@@ -16,6 +20,50 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/items/<int:item_id>/",
         pages.item_detail,
         name="item_detail",
+    ),
+    # Expert grading (annotate/views/grading.py).
+    path("campaigns/<int:campaign_id>/grade/", grading.queue, name="grading_queue"),
+    path("campaigns/<int:campaign_id>/next/", grading.next_item, name="grading_next"),
+    path("campaigns/<int:campaign_id>/my-grades/", grading.my_grades, name="grading_mine"),
+    path(
+        "campaigns/<int:campaign_id>/progress/", grading.campaign_progress, name="grading_progress"
+    ),
+    path(
+        "campaigns/<int:campaign_id>/grades/<int:grade_id>/history/",
+        grading.grade_history,
+        name="grade_history",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/grade/<int:item_id>/",
+        grading.grading_page,
+        name="grading_page",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/grade/<int:item_id>/draft/",
+        grading.save_draft,
+        name="grading_draft",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/grade/<int:item_id>/submit/",
+        grading.submit,
+        name="grading_submit",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/grade/<int:item_id>/skip/", grading.skip, name="grading_skip"
+    ),
+    path(
+        "campaigns/<int:campaign_id>/grade/<int:item_id>/lease/",
+        grading.lease,
+        name="grading_lease",
+    ),
+    # REST API for grading (annotate/api.py).
+    path("api/", include("annotate.api")),
+    # Importing files (annotate/views/imports.py).
+    path("campaigns/<int:campaign_id>/import/", imports.upload, name="import_upload"),
+    path(
+        "campaigns/<int:campaign_id>/import/<int:job_id>/",
+        imports.job_detail,
+        name="import_job",
     ),
     path("admin/", admin.site.urls),
 ]

@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 
 from annotate.models import Campaign, CampaignItem, Membership, Problem, Proof, Role
+from tests.browser import browser  # noqa: F401  (fixture: real Chromium, see tests/browser.py)
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PASSWORD = "correct horse battery staple"
@@ -32,6 +33,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
         raise pytest.UsageError(f"CI=true but Redis at {settings.REDIS_URL} is unreachable: {exc}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    """Production-strength PBKDF2 costs about a second per user; tests need no strength."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 def require_service(name: str, reason: str) -> None:

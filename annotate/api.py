@@ -1,0 +1,328 @@
+"""REST API for expert grading (DRF), under /api/.
+
+Thin by design: each endpoint checks access through `annotate.access`, hands the JSON body
+to one function of `annotate.grading` and returns what it made. Invalid input is a 400
+whose body names the field (`{"score": ["The score must be 0, 0.5 or 1."]}`) and nothing
+is written; a stale edit or a lost lease is a 409.
+
+    POST   /api/campaigns/<id>/claim/                      next item for me (or null)
+    GET    /api/campaigns/<id>/items/<item>/               the item as a grader sees it
+    PUT    /api/campaigns/<id>/items/<item>/draft/         autosave
+    POST   /api/campaigns/<id>/items/<item>/grade/         submit (idempotent by submission_key)
+    POST   /api/campaigns/<id>/items/<item>/skip/          skip with a reason
+    POST   /api/campaigns/<id>/items/<item>/lease/         renew my lease
+    DELETE /api/campaigns/<id>/items/<item>/lease/         give the item back
+    GET    /api/campaigns/<id>/progress/                   owners
+    GET    /api/grades/<id>/                               the grader, owners, adjudicators
+    PATCH  /api/grades/<id>/                               the grader, with the `version` seen
+    GET    /api/grades/<id>/history/                       owners
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import path, reverse
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotate import grading
+from annotate.access import get_campaign_for_member, get_grade_for_member, get_item_for_member
+from annotate.models import CampaignItem, Grade, GradeDraft, Role
+
+GRADING_ROLES = {Role.GRADER}
+VIEWING_ROLES = {Role.GRADER, Role.OWNER, Role.ADJUDICATOR}
+OWNER_ROLES = {Role.OWNER}
+REFERENCE_NOTE = "The reference solution may itself contain mistakes."
+
+
+def _invalid(exc: grading.GradingError) -> ValidationError:
+    return ValidationError({exc.field: [str(exc)]})
+
+
+def _conflict(message: str, **extra: Any) -> Response:
+    return Response({"detail": message, **extra}, status=status.HTTP_409_CONFLICT)
+
+
+def _body(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise ValidationError({"non_field_errors": ["Send a JSON object."]})
+    return request.data
+
+
+# --- representations ------------------------------------------------------------------------
+
+
+def _num(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def grade_json(grade: Grade) -> dict[str, Any]:
+    return {
+        "id": grade.pk,
+        "campaign": grade.campaign_id,
+        "proof": grade.proof_id,
+        "score": _num(grade.score),
+        "comment": grade.comment,
+        "issues": grading.issue_snapshot(list(grade.issues.all())),
+        "active_seconds": grade.active_seconds,
+        "version": grade.version,
+        "submission_key": str(grade.submission_key) if grade.submission_key else None,
+        "created_at": grade.created_at.isoformat(),
+        "updated_at": grade.updated_at.isoformat(),
+    }
+
+
+def draft_json(draft: GradeDraft) -> dict[str, Any]:
+    return {
+        "score": _num(draft.score),
+        "comment": draft.comment,
+        "issues": draft.issues,
+        "active_seconds": draft.active_seconds,
+        "updated_at": draft.updated_at.isoformat() if draft.updated_at else None,
+    }
+
+
+def item_url(item: CampaignItem) -> str:
+    return reverse("api_item", args=[item.campaign_id, item.pk])
+
+
+def item_json(item: CampaignItem, user, roles: set[str]) -> dict[str, Any]:
+    """The item as `user` may see it: in a blind campaign, nothing about other grades or
+    model scores (not even the generator's self-score) until the user's grade is in."""
+    campaign, proof, problem = item.campaign, item.proof, item.proof.problem
+    is_owner = Role.OWNER in roles
+    own = grading.own_grade(item, user)
+    draft = None if own else grading.get_draft(item, user)
+    body: dict[str, Any] = {
+        "id": item.pk,
+        "url": item_url(item),
+        "campaign": {
+            "id": campaign.pk,
+            "name": campaign.name,
+            "blind": campaign.blind,
+            "overlap": campaign.overlap,
+            "instructions": campaign.instructions,
+            "rubric_version": campaign.rubric_version,
+        },
+        "problem": {
+            "id": problem.pk,
+            "external_id": problem.external_id,
+            "statement": problem.statement,
+            "category": problem.category,
+            "level": problem.level,
+            "source": problem.source,
+            "flags": [
+                {
+                    "note": f.note,
+                    "raised_by": f.raised_by.get_username(),
+                    "at": f.created_at.isoformat(),
+                }
+                for f in problem.flags.filter(resolved=False).select_related("raised_by")
+            ],
+        },
+        "proof": {"id": proof.pk, "text": proof.text},
+        "lease": {
+            "mine": grading.holds_lease(item, user),
+            "expires_at": (
+                item.lease_expires_at.isoformat()
+                if item.lease_holder_id == user.pk and item.lease_expires_at
+                else None
+            ),
+        },
+        "draft": draft_json(draft) if draft else None,
+        "grade": grade_json(own) if own else None,
+    }
+    if campaign.show_guidelines or is_owner:
+        body["problem"]["guidelines"] = problem.guidelines
+    if (campaign.show_reference_solution or is_owner) and problem.reference_solution:
+        body["problem"]["reference_solution"] = problem.reference_solution
+        body["problem"]["reference_solution_note"] = REFERENCE_NOTE
+    visible = grading.can_see_others(item, user, roles=roles, graded=own is not None)
+    body["can_see_others"] = visible
+    if visible:
+        body["others"] = grading.others_for(item, user)
+    return body
+
+
+# --- endpoints ------------------------------------------------------------------------------
+
+
+@api_view(["POST"])
+def claim(request: Request, campaign_id: int) -> Response:
+    campaign, _ = get_campaign_for_member(request.user, campaign_id, GRADING_ROLES)
+    try:
+        item = grading.claim_next_item(campaign, request.user)
+    except grading.GradingError as exc:
+        raise _invalid(exc) from exc
+    if item is None:
+        return Response({"item": None, "detail": "Nothing left for you to grade here."})
+    return Response(
+        {
+            "item": {
+                "id": item.pk,
+                "url": item_url(item),
+                "proof": item.proof_id,
+                "problem": item.proof.problem.external_id,
+                "lease_expires_at": item.lease_expires_at.isoformat(),
+            }
+        }
+    )
+
+
+@api_view(["GET"])
+def item_detail(request: Request, campaign_id: int, item_id: int) -> Response:
+    item, roles = get_item_for_member(request.user, campaign_id, item_id, VIEWING_ROLES)
+    return Response(item_json(item, request.user, roles))
+
+
+@api_view(["PUT"])
+def draft(request: Request, campaign_id: int, item_id: int) -> Response:
+    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
+    data = _body(request)
+    try:
+        saved = grading.save_draft(
+            item,
+            request.user,
+            score=data.get("score"),
+            comment=data.get("comment"),
+            issues=data.get("issues"),
+            active_seconds=data.get("active_seconds"),
+        )
+    except grading.GradingError as exc:
+        raise _invalid(exc) from exc
+    except grading.NotClaimed as exc:
+        return _conflict(str(exc))
+    return Response(draft_json(saved))
+
+
+@api_view(["POST"])
+def submit(request: Request, campaign_id: int, item_id: int) -> Response:
+    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
+    data = _body(request)
+    key = data.get("submission_key")
+    try:
+        replay = grading.parse_submission_key(key)
+        existed = Grade.objects.filter(submission_key=replay).exists()
+        grade = grading.submit_grade(
+            item,
+            request.user,
+            score=data.get("score"),
+            comment=data.get("comment"),
+            issues=data.get("issues"),
+            active_seconds=data.get("active_seconds"),
+            submission_key=key,
+        )
+    except grading.GradingError as exc:
+        raise _invalid(exc) from exc
+    except grading.NotClaimed as exc:
+        return _conflict(str(exc))
+    code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+    return Response(grade_json(grade), status=code)
+
+
+@api_view(["POST"])
+def skip(request: Request, campaign_id: int, item_id: int) -> Response:
+    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
+    data = _body(request)
+    try:
+        made = grading.skip_item(
+            item, request.user, data.get("reason") or "", data.get("note") or ""
+        )
+    except grading.GradingError as exc:
+        raise _invalid(exc) from exc
+    return Response(
+        {"item": item.pk, "reason": made.reason, "note": made.note},
+        status=status.HTTP_201_CREATED,
+    )
+
+
+@api_view(["POST", "DELETE"])
+def lease(request: Request, campaign_id: int, item_id: int) -> Response:
+    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
+    if request.method == "DELETE":
+        grading.release_lease(item, request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    if not grading.renew_lease(item, request.user):
+        return _conflict("Your lease on this item was lost; claim the next item.", held=False)
+    return Response({"held": True, "expires_at": item.lease_expires_at.isoformat()})
+
+
+@api_view(["GET"])
+def progress(request: Request, campaign_id: int) -> Response:
+    campaign, _ = get_campaign_for_member(request.user, campaign_id, OWNER_ROLES)
+    return Response(grading.campaign_progress(campaign))
+
+
+@api_view(["GET", "PATCH"])
+def grade_detail(request: Request, grade_id: int) -> Response:
+    grade, _ = get_grade_for_member(request.user, grade_id)
+    if request.method == "GET":
+        return Response(grade_json(grade))
+    if grade.grader_id != request.user.pk:
+        return Response(
+            {"detail": "Only the grader can edit a grade."}, status=status.HTTP_403_FORBIDDEN
+        )
+    data = _body(request)
+    # PATCH: what is left out keeps its current value.
+    if "issues" in data:
+        issues = data["issues"]
+    else:
+        issues = grading.issue_snapshot(list(grade.issues.all()))
+    try:
+        edited = grading.edit_grade(
+            grade,
+            request.user,
+            expected_version=data.get("version"),
+            score=data.get("score", grade.score),
+            comment=data.get("comment", grade.comment),
+            issues=issues,
+        )
+    except grading.GradingError as exc:
+        raise _invalid(exc) from exc
+    except grading.StaleEdit as exc:
+        return _conflict(str(exc), current_version=exc.current_version)
+    return Response(grade_json(edited))
+
+
+@api_view(["GET"])
+def grade_history(request: Request, grade_id: int) -> Response:
+    grade, _ = get_grade_for_member(request.user, grade_id, OWNER_ROLES)
+    rows = grade.history.select_related("changed_by").order_by("version")
+    return Response(
+        {
+            "grade": grade.pk,
+            "history": [
+                {
+                    "version": h.version,
+                    "changed_by": h.changed_by.get_username() if h.changed_by else None,
+                    "changed_at": h.changed_at.isoformat(),
+                    "old_score": _num(h.old_score),
+                    "new_score": _num(h.new_score),
+                    "old_comment": h.old_comment,
+                    "new_comment": h.new_comment,
+                    "old_issues": h.old_issues,
+                    "new_issues": h.new_issues,
+                }
+                for h in rows
+            ],
+        }
+    )
+
+
+ITEM = "campaigns/<int:campaign_id>/items/<int:item_id>/"
+
+urlpatterns = [
+    path("campaigns/<int:campaign_id>/claim/", claim, name="api_claim"),
+    path("campaigns/<int:campaign_id>/progress/", progress, name="api_progress"),
+    path(ITEM, item_detail, name="api_item"),
+    path(ITEM + "draft/", draft, name="api_draft"),
+    path(ITEM + "grade/", submit, name="api_submit"),
+    path(ITEM + "skip/", skip, name="api_skip"),
+    path(ITEM + "lease/", lease, name="api_lease"),
+    path("grades/<int:grade_id>/", grade_detail, name="api_grade"),
+    path("grades/<int:grade_id>/history/", grade_history, name="api_grade_history"),
+]

@@ -1,0 +1,24 @@
+"""The upload form of the import page."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+
+from annotate.importers import FORMATS
+
+
+class ImportUploadForm(forms.Form):
+    format = forms.ChoiceField(choices=list(FORMATS.items()))
+    file = forms.FileField()
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.IMPORT_MAX_UPLOAD_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"The file is {filesizeformat(upload.size)}; uploads may be at most "
+                f"{filesizeformat(limit)}. Larger files: `manage.py import_data`."
+            )
+        return upload

@@ -1,0 +1,477 @@
+"""The expert grading pages: the queue, the grading page and its endpoints, progress.
+
+Views are thin: check access with `annotate.access`, parse the form, call the domain
+functions in `annotate.grading`, render. The grading page is the only page a grader needs;
+its JavaScript (static/js/grading.js) adds keyboard shortcuts, anchored issues, autosave and
+the lease heartbeat on top of plain forms that also work without it.
+
+Blind mode is enforced here by never putting other grades, model scores or analyses in the
+template context until `can_see_others` says so: what is not in the context cannot leak
+into the HTML, hidden or not.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate import grading
+from annotate.access import get_campaign_for_member, get_item_for_member
+from annotate.models import (
+    Campaign,
+    CampaignItem,
+    Grade,
+    GradeIssue,
+    ProblemFlag,
+    Role,
+    Skip,
+)
+
+GRADES_PER_PAGE = 50
+RECENT_GRADES = 50
+GRADER_ROLES = [Role.GRADER]
+# (value, key, hint) of the score buttons.
+SCORE_BUTTONS = [
+    ("0", "0", "fatal error, severe omission, or not a proof of this problem"),
+    ("0.5", "5", "generally correct, minor errors or omitted details"),
+    ("1", "1", "completely correct and rigorous"),
+]
+
+
+# -- access ----------------------------------------------------------------------------------
+
+
+def _grading_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+    campaign, _ = get_campaign_for_member(request.user, campaign_id, GRADER_ROLES)
+    if campaign.kind != Campaign.Kind.GRADE_PROOFS:
+        raise Http404("This campaign does not grade proofs.")
+    return campaign
+
+
+def _item_for_grader(
+    request: HttpRequest, campaign_id: int, item_id: int
+) -> tuple[CampaignItem, Grade | None, set[str]]:
+    """The item and the grader's own committed grade on it, if any.
+
+    Only the grader holding the item's lease (grading it now), a grader with a draft of it
+    (their lease lapsed), or a grader who already graded it (editing) may open it; any
+    other member gets PermissionDenied.
+    """
+    item, roles = get_item_for_member(request.user, campaign_id, item_id, GRADER_ROLES)
+    if item.campaign.kind != Campaign.Kind.GRADE_PROOFS:
+        raise Http404("This campaign does not grade proofs.")
+    own_grade = grading.own_grade(item, request.user)
+    if (
+        own_grade is None
+        and item.lease_holder_id != request.user.pk
+        # A grader whose lease lapsed and was taken meanwhile may still finish their draft
+        # (the domain accepts that submission; see `grading.submit_grade`).
+        and grading.get_draft(item, request.user) is None
+    ):
+        raise PermissionDenied("This proof is not assigned to you.")
+    return item, own_grade, roles
+
+
+# -- form parsing ----------------------------------------------------------------------------
+
+
+class FormError(ValueError):
+    """A form field the domain never sees because it is not even well-formed."""
+
+
+def score_text(score: Decimal | None) -> str:
+    """'0', '0.5' or '1' (the database hands back 1.0), '' for no score."""
+    if score is None:
+        return ""
+    return format(score.normalize(), "f")
+
+
+def score_text_or_blank(raw: str | None) -> str:
+    """A score typed into a form or URL as '0', '0.5' or '1'; '' if it is not one."""
+    try:
+        return score_text(grading.parse_score(raw, required=False))
+    except grading.GradingError:
+        return ""
+
+
+def duration_text(seconds: float | None) -> str:
+    """12 s, 4 min 05 s, 1 h 02 min."""
+    if seconds is None:
+        return "–"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _parse_issues_field(raw: str | None) -> list[Any]:
+    """The issues JSON the page's script keeps in a hidden field (validated by the domain)."""
+    if not raw:
+        return []
+    try:
+        issues = json.loads(raw)
+    except ValueError:
+        raise FormError("The issues field is not valid JSON.") from None
+    if not isinstance(issues, list):
+        raise FormError("The issues field must be a list of issues.")
+    return issues
+
+
+ISSUE_FIELDS = ("start", "end", "quote", "note", "severity")
+
+
+def _issue_dicts(issues: Iterable[GradeIssue | dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issues (rows of a grade, or a draft's JSON) as the JSON the page's script edits."""
+    return [
+        {k: issue.get(k) if isinstance(issue, dict) else getattr(issue, k) for k in ISSUE_FIELDS}
+        for issue in issues
+    ]
+
+
+# -- the queue -------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Where "Start grading" lives, and the page shown when nothing is left to grade."""
+    campaign = _grading_campaign(request, campaign_id)
+    context = {
+        "campaign": campaign,
+        "graded": grading.grader_progress(campaign, request.user).count(),
+        "nothing_left": request.GET.get("empty") == "1",
+    }
+    return render(request, "annotate/grading_queue.html", context)
+
+
+@require_POST
+@login_required
+def next_item(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Claim the next item (or the one already leased to this grader) and open it."""
+    campaign = _grading_campaign(request, campaign_id)
+    item = grading.claim_next_item(campaign, request.user)
+    if item is None:
+        return redirect(reverse("grading_queue", args=[campaign.pk]) + "?empty=1")
+    return redirect("grading_page", campaign.pk, item.pk)
+
+
+# -- the grading page ------------------------------------------------------------------------
+
+
+def _page_context(
+    request: HttpRequest,
+    item: CampaignItem,
+    own_grade: Grade | None,
+    roles: set[str],
+    **overrides: Any,
+) -> dict[str, Any]:
+    campaign = item.campaign
+    proof = item.proof
+    problem = proof.problem
+    draft = None if own_grade else grading.get_draft(item, request.user)
+    if own_grade is not None:
+        score, comment = own_grade.score, own_grade.comment
+        issues = _issue_dicts(own_grade.issues.all())
+        active_seconds = own_grade.active_seconds
+    elif draft is not None:
+        score, comment = draft.score, draft.comment
+        issues = _issue_dicts(draft.issues or [])
+        active_seconds = draft.active_seconds
+    else:
+        score, comment, issues, active_seconds = None, "", [], 0
+    # Blind mode: nothing about other raters enters the context before the grader commits.
+    others = None
+    if grading.can_see_others(item, request.user, roles=roles):
+        others = grading.others_for(item, request.user)
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "item": item,
+        "proof": proof,
+        "problem": problem,
+        "own_grade": own_grade,
+        "editing": own_grade is not None,
+        "draft": draft,
+        "score": score_text(score),
+        "comment": comment,
+        "issues": issues,
+        "active_seconds": active_seconds,
+        # A fresh key per render: a retried POST of this form finds the grade it made.
+        "submission_key": uuid.uuid4(),
+        "others": others,
+        "flags": list(
+            ProblemFlag.objects.filter(problem=problem, resolved=False).select_related("raised_by")
+        ),
+        "lease_poll_seconds": max(10, campaign.lease_seconds // 3),
+        "score_choices": SCORE_BUTTONS,
+        "skip_reasons": Skip.Reason.choices,
+        "error": None,
+    }
+    context.update(overrides)
+    return context
+
+
+@require_GET
+@login_required
+def grading_page(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    item, own_grade, roles = _item_for_grader(request, campaign_id, item_id)
+    return render(request, "annotate/grading.html", _page_context(request, item, own_grade, roles))
+
+
+@require_POST
+@login_required
+def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """Autosave (htmx, or a beacon when the page is left). Answers with the status line."""
+    item, own_grade, _ = _item_for_grader(request, campaign_id, item_id)
+    if own_grade is not None:
+        # Edits of a committed grade are saved explicitly, never as a draft.
+        return _draft_status(
+            request, draft_error="This proof is already graded; save your edit instead.", status=409
+        )
+    try:
+        grading.save_draft(
+            item,
+            request.user,
+            score=request.POST.get("score"),
+            comment=request.POST.get("comment", ""),
+            issues=_parse_issues_field(request.POST.get("issues")),
+            active_seconds=request.POST.get("active_seconds"),
+        )
+    except (FormError, grading.GradingError) as exc:
+        return _draft_status(request, draft_error=str(exc), status=400)
+    return _draft_status(request, saved_at=timezone.now())
+
+
+def _draft_status(request: HttpRequest, *, status: int = 200, **context: Any) -> HttpResponse:
+    return render(request, "annotate/grading.html#draft-status", context, status=status)
+
+
+@require_POST
+@login_required
+def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """Commit a grade, or save an edit of a committed one (the form then carries `version`).
+
+    A new grade is idempotent by the form's submission key (a retried POST finds the grade
+    it made). An edit names the version the editor saw; a stale one answers 409, overwrites
+    nothing and keeps the editor's input on the page.
+    """
+    item, own_grade, roles = _item_for_grader(request, campaign_id, item_id)
+    posted: dict[str, Any] = {
+        "score": score_text_or_blank(request.POST.get("score")),
+        "comment": request.POST.get("comment", ""),
+    }
+    try:
+        issues = _parse_issues_field(request.POST.get("issues"))
+        posted["issues"] = _issue_dicts(i for i in issues if isinstance(i, dict))
+        if "version" in request.POST:
+            if own_grade is None:
+                raise FormError("There is no committed grade of yours to edit.")
+            grading.edit_grade(
+                own_grade,
+                request.user,
+                expected_version=request.POST["version"],
+                score=request.POST.get("score"),
+                comment=posted["comment"],
+                issues=issues,
+            )
+            messages.success(request, "Your edit is saved.")
+        else:
+            grading.submit_grade(
+                item,
+                request.user,
+                score=request.POST.get("score"),
+                comment=posted["comment"],
+                issues=issues,
+                active_seconds=request.POST.get("active_seconds"),
+                submission_key=request.POST.get("submission_key"),
+            )
+            messages.success(request, "Grade committed. Press n for the next proof.")
+    except grading.StaleEdit as exc:
+        error = (
+            f"Someone else changed this grade while you were editing it: it is now at version "
+            f"{exc.current_version}, you opened version {request.POST.get('version')}. Nothing was "
+            "overwritten. Your input is kept below; reload the page to see the current grade, "
+            "then apply your change again."
+        )
+        return _rerender(request, item, own_grade, roles, posted, error, status=409)
+    except grading.NotClaimed as exc:
+        return _rerender(request, item, own_grade, roles, posted, str(exc), status=409)
+    except (FormError, grading.GradingError) as exc:
+        return _rerender(request, item, own_grade, roles, posted, str(exc), status=400)
+    return redirect("grading_page", item.campaign_id, item.pk)
+
+
+def _rerender(
+    request: HttpRequest,
+    item: CampaignItem,
+    own_grade: Grade | None,
+    roles: set[str],
+    posted: dict[str, Any],
+    error: str,
+    *,
+    status: int,
+) -> HttpResponse:
+    """The grading page again, with the message and what the grader had typed."""
+    overrides = {"error": error, **posted}
+    context = _page_context(request, item, own_grade, roles, **overrides)
+    return render(request, "annotate/grading.html", context, status=status)
+
+
+@require_POST
+@login_required
+def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """Give the item back with a reason, then go straight to the next one."""
+    item, own_grade, roles = _item_for_grader(request, campaign_id, item_id)
+    if own_grade is not None:
+        raise PermissionDenied("You already graded this proof; it cannot be skipped.")
+    reason = request.POST.get("reason", "")
+    if reason not in Skip.Reason.values:
+        context = _page_context(request, item, None, roles, error="Choose a reason for skipping.")
+        return render(request, "annotate/grading.html", context, status=400)
+    try:
+        grading.skip_item(item, request.user, reason, request.POST.get("note", ""))
+    except grading.GradingError as exc:
+        context = _page_context(request, item, None, roles, error=str(exc))
+        return render(request, "annotate/grading.html", context, status=400)
+    if reason == Skip.Reason.STATEMENT_WRONG:
+        messages.warning(request, "Skipped; the problem statement is flagged for everyone.")
+    else:
+        messages.info(request, "Skipped.")
+    nxt = grading.claim_next_item(item.campaign, request.user)
+    if nxt is None:
+        return redirect(reverse("grading_queue", args=[item.campaign_id]) + "?empty=1")
+    return redirect("grading_page", item.campaign_id, nxt.pk)
+
+
+@require_POST
+@login_required
+def lease(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """Heartbeat while the page is open: renew the lease, answer with the banner (if any)."""
+    # Not `_item_for_grader`: a grader who lost the lease gets the banner, not a 403.
+    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADER_ROLES)
+    own_grade = grading.own_grade(item, request.user)
+    held = own_grade is not None or grading.renew_lease(item, request.user)
+    context = {
+        "campaign": item.campaign,
+        "item": item,
+        "lease_lost": not held,
+        "lease_poll_seconds": max(10, item.campaign.lease_seconds // 3),
+        "editing": own_grade is not None,
+    }
+    return render(request, "annotate/grading.html#lease", context)
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def my_grades(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The grader's own grades in the campaign, filterable by score, each one editable."""
+    campaign = _grading_campaign(request, campaign_id)
+    grades = grading.grader_progress(campaign, request.user).annotate(issue_count=Count("issues"))
+    score_filter = score_text_or_blank(request.GET.get("score"))
+    if score_filter:
+        grades = grades.filter(score=Decimal(score_filter))
+    page = Paginator(grades, GRADES_PER_PAGE).get_page(request.GET.get("page"))
+    items = {
+        i.proof_id: i.pk
+        for i in CampaignItem.objects.filter(
+            campaign=campaign, proof_id__in=[g.proof_id for g in page]
+        ).only("pk", "proof_id")
+    }
+    rows = [
+        {
+            "grade": g,
+            "item_id": items.get(g.proof_id),
+            "score": score_text(g.score),
+            "active": duration_text(g.active_seconds),
+        }
+        for g in page
+    ]
+    context = {
+        "campaign": campaign,
+        "page": page,
+        "rows": rows,
+        "score_filter": score_filter,
+        "score_choices": SCORE_BUTTONS,
+    }
+    template = "annotate/grading_mine.html"
+    if request.htmx:
+        template += "#grades"
+    return render(request, template, context)
+
+
+@require_GET
+@login_required
+def campaign_progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Owners: items complete / in progress / untouched, per-grader counts and times."""
+    campaign, _ = get_campaign_for_member(request.user, campaign_id, [Role.OWNER])
+    progress = grading.campaign_progress(campaign)
+    graders = [
+        {**g, "median_text": duration_text(g["median_active_seconds"])} for g in progress["graders"]
+    ]
+    recent = (
+        Grade.objects.made_in_app()
+        .for_campaign(campaign)
+        .select_related("grader", "proof__problem")
+        .order_by("-updated_at", "-id")[:RECENT_GRADES]
+    )
+    context = {
+        "campaign": campaign,
+        "progress": progress,
+        "graders": graders,
+        "median_text": duration_text(progress["median_active_seconds"]),
+        "recent": [{"grade": g, "score": score_text(g.score)} for g in recent],
+        "flags": ProblemFlag.objects.filter(campaign=campaign)
+        .select_related("problem", "raised_by")
+        .order_by("resolved", "-created_at")[:RECENT_GRADES],
+    }
+    return render(request, "annotate/grading_progress.html", context)
+
+
+@require_GET
+@login_required
+def grade_history(request: HttpRequest, campaign_id: int, grade_id: int) -> HttpResponse:
+    """Owners: every change to one grade (who, when, old and new score, comment, issues)."""
+    campaign, _ = get_campaign_for_member(request.user, campaign_id, [Role.OWNER])
+    try:
+        grade = (
+            Grade.objects.for_campaign(campaign)
+            .select_related("proof__problem", "grader")
+            .get(pk=grade_id)
+        )
+    except Grade.DoesNotExist:
+        raise Http404 from None
+    history = [
+        {
+            "row": h,
+            "old_score": score_text(h.old_score),
+            "new_score": score_text(h.new_score),
+        }
+        for h in grade.history.select_related("changed_by").order_by("version")
+    ]
+    context = {
+        "campaign": campaign,
+        "grade": grade,
+        "score": score_text(grade.score),
+        "history": history,
+    }
+    return render(request, "annotate/grading_history.html", context)

@@ -1,0 +1,210 @@
+#!/usr/bin/env python
+"""How long Chromium takes to show a 50 kB proof with 300 formulas (issue 3; goal <= 300 ms).
+
+Seeds a small scratch database (`proofdesk_bench_render`) with one campaign holding one
+such proof, serves the app with daphne exactly as `grading_load.py` does (DEBUG off, loopback,
+the same Server-Timing wrapper), logs a grader in with Debian's Chromium through Playwright,
+claims the proof and then loads its grading page `--loads` times. For each load an init
+script records, on the page's own clock (`performance.now()`, zero at navigation start):
+
+- `math_ms`: the first animation frame at which every `.math` element of the proof holds
+  KaTeX output (`#proof-text .katex` count == formula count);
+- `render_ms`: the first animation frame after that at which the KaTeX fonts have loaded,
+  i.e. the page is fully rendered; this is the figure compared with the goal.
+
+The first load runs with a cold browser cache; the reported `render_50kb_ms` is the median
+of the warm loads (a grader moving from proof to proof), the cold one is reported next to it.
+
+    .venv/bin/python bench/render_bench.py [--loads 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import grading_load as gl  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+
+SEED_CODE = r"""
+import json, os
+from django.contrib.auth import get_user_model
+from annotate.models import Campaign, CampaignItem, Membership, Problem, Proof, Role
+from annotate.rendering import render_markdown
+spec = json.load(open(os.environ["RENDER_BENCH_SPEC"]))
+User = get_user_model()
+grader = User.objects.create_user("render_grader", password=spec["password"])
+problem = Problem.objects.create(
+    external_id="RENDER-1", statement=spec["statement"], reference_solution=spec["reference"],
+    guidelines="**Partial:** the key lemma.", category="algebra",
+)
+proof = Proof.objects.create(problem=problem, text=spec["text"], generator_model="deepseek-math-v2")
+campaign = Campaign.objects.create(name="Render bench", overlap=1, blind=True)
+CampaignItem.objects.create(campaign=campaign, proof=proof)
+Membership.objects.create(campaign=campaign, user=grader, role=Role.GRADER)
+formulas = render_markdown(proof.text).count('class="math')
+print(json.dumps({"campaign": campaign.pk, "formulas": formulas}))
+"""
+
+# Runs before any page script: polls each animation frame until the proof's formulas are all
+# typeset, then waits for the fonts and one more frame.
+INIT_SCRIPT = """
+(() => {
+  const pd = (window.__pd = {});
+  function fontsThenFrame() {
+    void document.body.offsetHeight;  // lay out, so that the fonts KaTeX needs are requested
+    document.fonts.ready.then(() => requestAnimationFrame(() => {
+      pd.render = performance.now();
+    }));
+  }
+  function poll() {
+    const root = document.getElementById("proof-text");
+    if (root && document.readyState !== "loading") {
+      const total = root.querySelectorAll(".math").length;
+      const done = root.querySelectorAll(".math .katex").length;
+      if (total > 0 && done >= total) {
+        pd.math = performance.now();
+        pd.total = total;
+        pd.done = done;
+        fontsThenFrame();
+        return;
+      }
+    }
+    requestAnimationFrame(poll);
+  }
+  requestAnimationFrame(poll);
+})();
+"""
+
+COLLECT = """
+() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const st = (nav.serverTiming || []).find((t) => t.name === "app");
+  return {
+    math_ms: window.__pd.math, render_ms: window.__pd.render, formulas: window.__pd.total,
+    katex: window.__pd.done, ttfb_ms: nav.responseStart, response_end_ms: nav.responseEnd,
+    dom_content_loaded_ms: nav.domContentLoadedEventEnd, load_ms: nav.loadEventEnd,
+    server_ms: st ? st.duration : null, html_bytes: nav.transferSize,
+  };
+}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--loads", type=int, default=9, help="page loads (the first is cold)")
+    ap.add_argument("--chars", type=int, default=50_000)
+    ap.add_argument("--formulas", type=int, default=300)
+    ap.add_argument("--pg-url", default=os.environ.get(
+        "BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))  # fmt: skip
+    ap.add_argument("--db", default="proofdesk_bench_render")
+    ap.add_argument("--keep-db", action="store_true")
+    args = ap.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    r = random.Random(gl.SEED)
+    text = gl.proof_with_formulas(r, args.chars, args.formulas)
+    workdir = Path(tempfile.mkdtemp(prefix="proofdesk-render-"))
+    secret = workdir / "secret_key"
+    secret.write_text(uuid.uuid4().hex + uuid.uuid4().hex)
+    secret.chmod(0o600)
+    db_url = gl.pg_url(args.pg_url, args.db)
+    env = gl.server_env(db_url, secret)
+    try:
+        gl.recreate_database(args.pg_url, args.db)
+        gl.migrate(env)
+        spec = workdir / "spec.json"
+        spec.write_text(json.dumps({
+            "password": gl.PASSWORD, "text": text,
+            "statement": "Let " + gl._inline(r) + ". Prove that " + gl._inline(r) + ".",
+            "reference": gl.proof_text(r, 2000),
+        }))  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", SEED_CODE],
+            cwd=gl.ROOT,
+            env={**env, "RENDER_BENCH_SPEC": str(spec)},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        seeded = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"proof: {len(text):,} characters, {seeded['formulas']} formulas")
+        with gl.asgi_server(env, workdir) as (port, _pid), sync_playwright() as pw:
+            origin = f"http://127.0.0.1:{port}"
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            context = browser.new_context(viewport={"width": 1366, "height": 900})
+            page = context.new_page()
+            page.goto(f"{origin}/login/")
+            page.fill("input[name=username]", "render_grader")
+            page.fill("input[name=password]", gl.PASSWORD)
+            page.click("form.login button[type=submit]")
+            page.wait_for_url(f"{origin}/")
+            page.goto(f"{origin}/campaigns/{seeded['campaign']}/grade/")
+            page.click("#next-form button[type=submit]")
+            page.wait_for_url("**/grade/*/")
+            url = page.url
+            # Measure in a fresh context (cold cache for the first load) with the same session.
+            state = context.storage_state()
+            context.close()
+            context = browser.new_context(
+                viewport={"width": 1366, "height": 900}, storage_state=state
+            )
+            context.add_init_script(INIT_SCRIPT)
+            page = context.new_page()
+            loads = []
+            for _ in range(args.loads):
+                page.goto(url, wait_until="load")
+                page.wait_for_function("() => window.__pd && window.__pd.render", timeout=30_000)
+                loads.append(page.evaluate(COLLECT))
+            browser.close()
+    finally:
+        if not args.keep_db:
+            gl.drop_database(args.pg_url, args.db)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    keys = ("server_ms", "ttfb_ms", "dom_content_loaded_ms", "math_ms", "render_ms", "load_ms")
+    print(f"\n{'load':<6}" + "".join(f"{k:>22}" for k in keys))
+    for i, m in enumerate(loads):
+        label = "cold" if i == 0 else str(i)
+        print(f"{label:<6}" + "".join(f"{(m[k] or float('nan')):>22.1f}" for k in keys))
+    bad = [m for m in loads if m["katex"] != seeded["formulas"]]
+    if bad:
+        print(f"WARNING: {len(bad)} loads typeset fewer formulas than {seeded['formulas']}")
+    warm = loads[1:] or loads
+
+    def med(key: str) -> float:
+        return round(statistics.median(m[key] for m in warm if m[key] is not None), 1)
+
+    print(
+        f"RESULT render_50kb_ms={med('render_ms')}"
+        f" render_50kb_cold_ms={round(loads[0]['render_ms'], 1)}"
+        f" math_50kb_ms={med('math_ms')} ttfb_50kb_ms={med('ttfb_ms')}"
+        f" server_50kb_ms={med('server_ms')}"
+        f" dcl_50kb_ms={med('dom_content_loaded_ms')} formulas={seeded['formulas']}"
+        f" proof_chars={len(text)} loads={len(loads)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,487 @@
+// The grading page: keyboard shortcuts, issues anchored to the proof source, autosave
+// safety net, active time. The page's forms work without this script; it adds to them.
+(function () {
+  "use strict";
+
+  // ---- Anchoring: rendered selection <-> proof source offsets ---------------------------
+  //
+  // The source and its rendered DOM are each read as a "stream" of significant characters:
+  // whitespace and Markdown/TeX punctuation ($ * _ ` # > \ | ~) are dropped, and a rendered
+  // math element contributes its TeX (KaTeX keeps it in an <annotation>). The same passage
+  // then reads the same on both sides, and every character remembers where it came from: a
+  // source offset (in code points, as Python counts) or a DOM text position. A passage is
+  // found at the occurrence nearest to where its block's data-line says it should be.
+
+  var SKIP = /[\s$*_`#>\\|~]/;
+
+  // visit(ch, unitOffset, codepointIndex) for each significant character of `text`. The
+  // LaTeX delimiters \( \) \[ \] are markup too (but \\[2mm] is a line break and a length).
+  function scan(text, visit) {
+    var unit = 0, cp = 0, backslash = false;
+    for (var ch of text) {
+      var delimiter = backslash && "()[]".includes(ch);
+      backslash = ch === "\\" && !backslash;
+      if (!delimiter && !SKIP.test(ch)) visit(ch, unit, cp);
+      unit += ch.length;
+      cp += 1;
+    }
+  }
+
+  function sourceStream(text) {
+    var chars = [], pos = [], lineStarts = [0], codepoints = Array.from(text);
+    scan(text, function (ch, unit, cp) {
+      chars.push(ch);
+      for (var u = 0; u < ch.length; u++) pos.push(cp);
+    });
+    codepoints.forEach(function (ch, cp) { if (ch === "\n") lineStarts.push(cp + 1); });
+    return { chars: chars.join(""), pos: pos, lineStarts: lineStarts, codepoints: codepoints };
+  }
+
+  function texOf(mathEl) {
+    var annotation = mathEl.querySelector('annotation[encoding="application/x-tex"]');
+    return annotation ? annotation.textContent : mathEl.textContent;
+  }
+
+  function domStream(root) {
+    var chars = [], where = [], lines = {};
+    function push(ch, node, offset) {
+      chars.push(ch);
+      for (var u = 0; u < ch.length; u++) where.push({ node: node, offset: offset, end: offset + ch.length });
+    }
+    function walk(node) {
+      if (node.nodeType === Node.TEXT_NODE) {
+        scan(node.data, function (ch, unit) { push(ch, node, unit); });
+        return;
+      }
+      if (node.nodeType !== Node.ELEMENT_NODE) return;
+      var line = node.getAttribute("data-line");
+      if (line !== null && !(line in lines)) lines[line] = where.length;
+      if (node.classList.contains("math")) {
+        scan(texOf(node), function (ch) { push(ch, node, -1); });
+        return;
+      }
+      node.childNodes.forEach(walk);
+    }
+    walk(root);
+    return { chars: chars.join(""), where: where, lines: lines };
+  }
+
+  function lowerBound(sorted, value) {
+    var lo = 0, hi = sorted.length;
+    while (lo < hi) {
+      var mid = (lo + hi) >> 1;
+      if (sorted[mid] < value) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  function nearest(hay, needle, expected) {
+    var best = -1;
+    for (var at = hay.indexOf(needle); at !== -1; at = hay.indexOf(needle, at + 1)) {
+      if (best < 0 || Math.abs(at - expected) < Math.abs(best - expected)) best = at;
+      else if (at > expected) break;
+    }
+    return best;
+  }
+
+  // [from, to) of `needle` in `hay` nearest `expected`; for a long passage whose middle the
+  // two sides read differently (list numbers, link targets), its two ends are anchored.
+  function match(hay, needle, expected) {
+    if (!needle) return null;
+    var at = nearest(hay, needle, expected);
+    if (at >= 0) return [at, at + needle.length];
+    var n = Math.min(16, Math.floor(needle.length / 2));
+    if (n < 4) return null;
+    var head = nearest(hay, needle.slice(0, n), expected);
+    if (head < 0) return null;
+    var tail = hay.indexOf(needle.slice(-n), head + n);
+    if (tail < 0 || tail + n - head > 2 * needle.length + 64) return null;
+    return [head, tail + n];
+  }
+
+  function blockLine(node) {
+    var el = node.nodeType === Node.ELEMENT_NODE ? node : node.parentElement;
+    el = el && el.closest("[data-line]");
+    return el ? el.getAttribute("data-line") : null;
+  }
+
+  // Selection -> {start, end, quote} in the source, or null when it cannot be located.
+  function anchorRange(root, src, range) {
+    var dom = domStream(root), first = -1, last = -1, prev = null, nodeIn = false;
+    for (var k = 0; k < dom.where.length; k++) {
+      var w = dom.where[k], inside;
+      if (w.node !== prev) { prev = w.node; nodeIn = range.intersectsNode(w.node); }
+      inside = nodeIn;
+      if (inside && w.offset >= 0) {
+        if (w.node === range.startContainer && w.offset < range.startOffset) inside = false;
+        if (w.node === range.endContainer && w.offset >= range.endOffset) inside = false;
+      }
+      if (inside) { if (first < 0) first = k; last = k; } else if (first >= 0) break;
+    }
+    if (first < 0) return null;
+    var line = blockLine(dom.where[first].node), expected = first;
+    if (line !== null && line in dom.lines) {
+      expected = lowerBound(src.pos, src.lineStarts[+line] || 0) + (first - dom.lines[line]);
+    }
+    var found = match(src.chars, dom.chars.slice(first, last + 1), expected);
+    if (!found) return null;
+    var cps = src.codepoints, start = src.pos[found[0]], end = src.pos[found[1] - 1] + 1;
+    // Take in the delimiters around the ends: $x$, **x**, \(x\), \sqrt.
+    while (start > 0 && "$*_`\\".includes(cps[start - 1])) start--;
+    if (start > 1 && cps[start - 2] === "\\" && "([".includes(cps[start - 1])) start -= 2;
+    while (end < cps.length && "$*_`".includes(cps[end])) end++;
+    if (cps[end] === "\\" && ")]".includes(cps[end + 1])) end += 2;
+    return { start: start, end: end, quote: cps.slice(start, end).join("") };
+  }
+
+  // Source span -> wrap the rendered passage in <mark class="issue"> (a whole math element
+  // when the span touches it).
+  function highlight(root, src, issue, index) {
+    if (issue.start === null || issue.start === undefined) return false;
+    var i = lowerBound(src.pos, issue.start), j = lowerBound(src.pos, issue.end);
+    if (i >= j) return false;
+    var dom = domStream(root);
+    var line = lowerBound(src.lineStarts, issue.start + 1) - 1, best = -1;
+    for (var l in dom.lines) if (+l <= line && +l > best) best = +l;
+    var expected = best < 0 ? i : dom.lines[best] + (i - lowerBound(src.pos, src.lineStarts[best]));
+    var found = match(dom.chars, src.chars.slice(i, j), expected);
+    if (!found) return false;
+    var groups = [];
+    dom.where.slice(found[0], found[1]).forEach(function (w) {
+      var g = groups[groups.length - 1];
+      if (g && g.node === w.node) g.to = w.end;
+      else groups.push({ node: w.node, from: w.offset, to: w.end });
+    });
+    groups.reverse().forEach(function (g) {
+      var mark = document.createElement("mark");
+      mark.className = "issue " + issue.severity;
+      mark.title = issue.severity + ": " + issue.note;
+      mark.setAttribute("data-issue", index);
+      if (g.from < 0) {
+        g.node.parentNode.insertBefore(mark, g.node);
+        mark.appendChild(g.node);
+      } else {
+        var r = document.createRange();
+        r.setStart(g.node, g.from);
+        r.setEnd(g.node, g.to);
+        r.surroundContents(mark);
+      }
+    });
+    return true;
+  }
+
+  function unhighlight(root) {
+    root.querySelectorAll("mark.issue").forEach(function (mark) {
+      mark.replaceWith.apply(mark, Array.from(mark.childNodes));
+    });
+    root.normalize();
+  }
+
+  // ---- The page ------------------------------------------------------------------------
+
+  var IDLE_MS = 120 * 1000; // no input for this long: reading has stopped, time stops
+  var RETRY_MS = 5000;
+
+  function $(id) { return document.getElementById(id); }
+
+  function json(id) {
+    var el = $(id);
+    return el ? JSON.parse(el.textContent) : null;
+  }
+
+  function lineNumbers(proof) {
+    proof.querySelectorAll("[data-line]").forEach(function (el) {
+      var parent = el.parentElement.closest("[data-line]");
+      if (parent && proof.contains(parent) && parent.getAttribute("data-line") === el.getAttribute("data-line")) return;
+      el.setAttribute("data-lineno", +el.getAttribute("data-line") + 1);
+    });
+  }
+
+  function setup() {
+    var form = $("grade-form"), proof = $("proof-text");
+    var page = {
+      form: form,
+      proof: proof,
+      src: proof ? sourceStream(json("proof-source") || "") : null,
+      issues: json("initial-issues") || [],
+      editing: $("grading") && $("grading").dataset.editing === "true",
+      submitting: false,
+      edits: 0,
+      savedEdits: 0,
+      lastProofRange: null,
+      pendingAnchor: null,
+    };
+    if (proof) lineNumbers(proof);
+    if (form) {
+      renderIssues(page);
+      trackActiveTime(page);
+      autosave(page);
+      issueDialog(page);
+    }
+    document.addEventListener("keydown", function (e) { onKey(e, page); });
+    // A closed dialog may keep focus until the next rendering update: let it go at once, so
+    // the next shortcut is not typed into a hidden field.
+    document.querySelectorAll("dialog").forEach(function (dialog) {
+      dialog.addEventListener("close", function () {
+        if (dialog.contains(document.activeElement)) document.activeElement.blur();
+      });
+    });
+    document.addEventListener("click", function (e) {
+      var action = e.target.closest("[data-action]");
+      if (!action) return;
+      var name = action.getAttribute("data-action");
+      if (name === "close") action.closest("dialog").close();
+      else if (name === "help") openDialog("help-dialog");
+      else if (name === "skip") openDialog("skip-dialog");
+      else if (name === "add-issue") openIssueDialog(page);
+      else if (name === "remove-issue") removeIssue(page, +action.getAttribute("data-index"));
+      else if (name === "show-issue") showIssue(page, +action.getAttribute("data-index"));
+    });
+  }
+
+  function openDialog(id) {
+    var dialog = $(id);
+    if (dialog && !dialog.open) dialog.showModal();
+  }
+
+  function onKey(e, page) {
+    if (e.defaultPrevented || e.altKey || e.metaKey) return;
+    var t = e.target.closest("dialog:not([open])") ? document.body : e.target;
+    var dialog = document.querySelector("dialog[open]");
+    if (dialog) {
+      // Enter on a radio or Ctrl+Enter anywhere submits the dialog; Esc is native.
+      var dform = dialog.querySelector("form");
+      if (e.key === "Enter" && dform && (e.ctrlKey || t.matches("input[type=radio]"))) {
+        e.preventDefault();
+        dform.requestSubmit();
+      }
+      return;
+    }
+    if (e.key === "Enter" && e.ctrlKey) { e.preventDefault(); submitGrade(page); return; }
+    if (t.matches("textarea, select, input:not([type=radio]):not([type=checkbox]), [contenteditable]")) {
+      if (e.key === "Escape") t.blur();
+      return;
+    }
+    if (e.ctrlKey) return;
+    switch (e.key) {
+      case "0": setScore(page, "0"); break;
+      case "5": setScore(page, "0.5"); break;
+      case "1": setScore(page, "1"); break;
+      case "Enter":
+        if (t.matches("button, a, summary")) return; // activate what has focus
+        submitGrade(page);
+        break;
+      case "n": if ($("next-form")) $("next-form").submit(); break;
+      case "s": openDialog("skip-dialog"); break;
+      case "i": if (page.form) openIssueDialog(page); break;
+      case "c": if ($("comment")) $("comment").focus(); break;
+      case "?": openDialog("help-dialog"); break;
+      default: return;
+    }
+    e.preventDefault();
+  }
+
+  function setScore(page, value) {
+    if (!page.form) return;
+    var radio = page.form.querySelector('input[name=score][value="' + value + '"]');
+    if (!radio || radio.checked) return;
+    radio.checked = true;
+    radio.dispatchEvent(new Event("input", { bubbles: true }));
+    radio.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function submitGrade(page) {
+    if (!page.form || page.submitting) return;
+    if (!page.form.querySelector("input[name=score]:checked")) {
+      status(page, "Choose a score first: 0, 5 (for 0.5) or 1.", true);
+      return;
+    }
+    page.submitting = true; // no autosave or beacon after this
+    page.form.submit();
+  }
+
+  function status(page, text, isError) {
+    var el = $("draft-status");
+    if (!el) return;
+    el.textContent = text;
+    el.classList.toggle("error", !!isError);
+  }
+
+  // ---- Issues --------------------------------------------------------------------------
+
+  function issuesChanged(page) {
+    renderIssues(page);
+    page.form.dispatchEvent(new Event("proofdesk:dirty", { bubbles: true }));
+  }
+
+  function renderIssues(page) {
+    var list = $("issue-list");
+    list.textContent = "";
+    page.issues.forEach(function (issue, k) {
+      var li = document.createElement("li");
+      li.className = "issue-item " + issue.severity;
+      var sev = document.createElement("span");
+      sev.className = "severity " + issue.severity;
+      sev.textContent = issue.severity;
+      var quote = document.createElement(issue.start === null || issue.start === undefined ? "span" : "button");
+      quote.className = "quote";
+      if (quote.tagName === "BUTTON") {
+        quote.type = "button";
+        quote.setAttribute("data-action", "show-issue");
+        quote.setAttribute("data-index", k);
+        quote.title = "Show in the proof";
+      }
+      quote.textContent = issue.quote ? "“" + truncate(issue.quote, 80) + "”" : "(the proof as a whole)";
+      var note = document.createElement("p");
+      note.className = "note";
+      note.textContent = issue.note;
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove";
+      remove.setAttribute("data-action", "remove-issue");
+      remove.setAttribute("data-index", k);
+      remove.setAttribute("aria-label", "Remove issue " + (k + 1));
+      remove.textContent = "×";
+      li.append(sev, " ", quote, remove, note);
+      list.appendChild(li);
+    });
+    $("no-issues").hidden = page.issues.length > 0;
+    $("issues-field").value = JSON.stringify(page.issues);
+    if (page.proof) {
+      unhighlight(page.proof);
+      page.issues.forEach(function (issue, k) { highlight(page.proof, page.src, issue, k); });
+    }
+  }
+
+  function truncate(text, n) {
+    text = text.replace(/\s+/g, " ").trim();
+    return text.length > n ? text.slice(0, n - 1) + "…" : text;
+  }
+
+  function removeIssue(page, k) {
+    page.issues.splice(k, 1);
+    issuesChanged(page);
+  }
+
+  function showIssue(page, k) {
+    var mark = page.proof.querySelector('mark.issue[data-issue="' + k + '"]');
+    if (mark) mark.scrollIntoView({ block: "center" });
+  }
+
+  function proofSelection(page) {
+    var sel = window.getSelection();
+    if (sel.rangeCount && !sel.isCollapsed) {
+      var range = sel.getRangeAt(0);
+      if (page.proof.contains(range.commonAncestorContainer)) return range;
+    }
+    return page.lastProofRange;
+  }
+
+  function issueDialog(page) {
+    // Remember the last passage selected in the proof: clicking "Add issue" may clear it.
+    document.addEventListener("selectionchange", function () {
+      var sel = window.getSelection();
+      if (sel.rangeCount && !sel.isCollapsed && page.proof.contains(sel.getRangeAt(0).commonAncestorContainer)) {
+        page.lastProofRange = sel.getRangeAt(0).cloneRange();
+      }
+    });
+    var dialog = $("issue-dialog"), dform = dialog.querySelector("form");
+    dform.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var anchor = page.pendingAnchor;
+      var note = $("issue-note").value.trim();
+      if (anchor && anchor.unanchored) note = "“" + truncate(anchor.text, 200) + "” " + note;
+      page.issues.push({
+        start: anchor && !anchor.unanchored ? anchor.start : null,
+        end: anchor && !anchor.unanchored ? anchor.end : null,
+        quote: anchor && !anchor.unanchored ? anchor.quote : "",
+        note: note,
+        severity: dform.querySelector("input[name=severity]:checked").value,
+      });
+      page.lastProofRange = null;
+      window.getSelection().removeAllRanges();
+      dialog.close();
+      issuesChanged(page);
+    });
+  }
+
+  function openIssueDialog(page) {
+    var range = proofSelection(page), anchor = null;
+    if (range) {
+      anchor = anchorRange(page.proof, page.src, range);
+      if (!anchor) anchor = { unanchored: true, text: range.toString() };
+    }
+    page.pendingAnchor = anchor;
+    var quote = $("issue-quote");
+    quote.textContent = !anchor ? "No passage selected: this issue is about the proof as a whole."
+      : anchor.unanchored ? anchor.text : anchor.quote;
+    $("issue-anchor-warning").hidden = !(anchor && anchor.unanchored);
+    $("issue-note").value = "";
+    $("issue-dialog").querySelector("input[name=severity][value=minor]").checked = true;
+    $("issue-dialog").showModal();
+    $("issue-note").focus();
+  }
+
+  // ---- Active time and autosave --------------------------------------------------------
+
+  function trackActiveTime(page) {
+    var field = $("active-seconds"), seconds = +field.value || 0, lastInput = Date.now();
+    ["keydown", "pointerdown", "pointermove", "wheel", "scroll", "selectionchange"].forEach(function (name) {
+      document.addEventListener(name, function () { lastInput = Date.now(); }, { passive: true, capture: true });
+    });
+    setInterval(function () {
+      if (document.visibilityState === "visible" && Date.now() - lastInput < IDLE_MS) {
+        seconds += 1;
+        field.value = seconds;
+      }
+    }, 1000);
+  }
+
+  // htmx posts the form to the draft URL a few seconds after each change (hx-trigger on the
+  // form). This adds what htmx does not: a retry until the server has the latest edit, and a
+  // beacon when the page is hidden or left with an unsaved edit.
+  function autosave(page) {
+    if (page.editing) return;
+    var form = page.form, retry = null, inFlight = 0;
+    ["input", "change", "proofdesk:dirty"].forEach(function (name) {
+      form.addEventListener(name, function () { page.edits += 1; });
+    });
+    form.addEventListener("htmx:beforeRequest", function () { inFlight = page.edits; });
+    form.addEventListener("htmx:beforeSwap", function (e) {
+      // A 400 carries a message worth showing (and retrying would not help).
+      if (e.detail.xhr.status === 400 || e.detail.xhr.status === 409) {
+        e.detail.shouldSwap = true;
+        e.detail.isError = false;
+      }
+    });
+    function retryLater() {
+      status(page, "Offline: your draft is not saved yet. Retrying…", true);
+      clearTimeout(retry);
+      retry = setTimeout(function () {
+        if (page.edits > page.savedEdits && !page.submitting) {
+          form.dispatchEvent(new Event("proofdesk:dirty", { bubbles: true }));
+        }
+      }, RETRY_MS);
+    }
+    form.addEventListener("htmx:sendError", retryLater);
+    form.addEventListener("htmx:afterRequest", function (e) {
+      var code = e.detail.xhr ? e.detail.xhr.status : 0;
+      if (code >= 200 && code < 300) page.savedEdits = Math.max(page.savedEdits, inFlight);
+      else if (code === 0 || code >= 500) retryLater();
+    });
+    function beacon() {
+      if (page.submitting || page.edits <= page.savedEdits) return;
+      if (navigator.sendBeacon(page.form.getAttribute("hx-post"), new FormData(form))) {
+        page.savedEdits = page.edits;
+      }
+    }
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") beacon();
+    });
+    window.addEventListener("pagehide", beacon);
+  }
+
+  // Keyboard shortcuts on the queue page (n) work before the grading page exists.
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);
+  else setup();
+})();

@@ -1,0 +1,333 @@
+"""The grading page in Chromium: keyboard-only grading, anchored issues, autosave outages."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from annotate import grading
+from annotate.models import CampaignItem, Grade, GradeDraft, Proof, Skip
+from tests.browser import run_orm
+
+pytestmark = pytest.mark.browser
+
+PASSAGE = "multiplying both sides"
+PROOF_TEXT = """**Claim.** For every integer $n \\ge 1$ we have $n^2 \\ge n$.
+
+*Proof.* Since $n \\ge 1$, {passage} by $n$ gives $n^2 \\ge n$.
+This completes the argument.
+
+1. The base case holds.
+2. The step is obvious (variant {k}).
+"""
+
+
+@pytest.fixture
+def three_items(campaign, proof) -> list[CampaignItem]:
+    """The campaign's single item replaced by three proofs that all quote PASSAGE."""
+    campaign.items.all().delete()
+    items = []
+    for k in range(3):
+        text = PROOF_TEXT.format(passage=PASSAGE, k=k)
+        p = Proof.objects.create(problem=proof.problem, text=text, generator_model="model-x")
+        items.append(CampaignItem.objects.create(campaign=campaign, proof=p))
+    return items
+
+
+def select_in_proof(page, start_text: str, end_text: str | None = None) -> None:
+    """Select from the start of `start_text` to the end of `end_text` (or of the math
+    element that follows it) in the rendered proof, with a DOM Range, as a mouse would."""
+    page.evaluate(
+        """([startText, endText]) => {
+          const root = document.getElementById('proof-text');
+          const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+          let node, range = document.createRange(), started = false;
+          while ((node = walker.nextNode())) {
+            if (!started && node.data.includes(startText)) {
+              range.setStart(node, node.data.indexOf(startText));
+              started = true;
+              if (!endText) {
+                range.setEnd(node, node.data.indexOf(startText) + startText.length);
+                break;
+              }
+            }
+            if (started && endText && node.data.includes(endText)) {
+              // end after the math element following endText
+              const math = node.nextSibling;
+              range.setEndAfter(math);
+              break;
+            }
+          }
+          const sel = window.getSelection();
+          sel.removeAllRanges();
+          sel.addRange(range);
+        }""",
+        [start_text, end_text],
+    )
+
+
+def wait_rendered(page) -> None:
+    page.wait_for_function(
+        "[...document.querySelectorAll('#proof-text .math')].every(e => e.dataset.rendered)"
+    )
+
+
+def test_grader_grades_three_proofs_with_the_keyboard_and_anchors_an_issue(
+    browser, three_items, expert
+):
+    campaign_id = three_items[0].campaign_id
+    page = browser.page
+    browser.login(expert)
+    browser.goto(f"/campaigns/{campaign_id}/grade/")
+
+    with page.expect_navigation():
+        page.keyboard.press("n")  # Start grading
+    wait_rendered(page)
+    assert page.locator("#proof-text [data-lineno]").count() >= 4  # line numbers in the margin
+    assert page.locator("#proof-text .katex").count() > 0
+
+    # Help overlay: ? opens it, Esc closes it.
+    page.keyboard.press("?")
+    assert page.locator("#help-dialog").is_visible()
+    page.keyboard.press("Escape")
+    page.locator("#help-dialog").wait_for(state="hidden")  # Chromium closes it in a task
+
+    # A selection that ends in a formula maps back to the TeX source with its delimiters.
+    select_in_proof(page, "by ", "gives ")
+    page.keyboard.press("i")
+    assert page.locator("#issue-quote").inner_text() == "by $n$ gives $n^2 \\ge n$"
+    page.keyboard.press("Escape")
+    page.locator("#issue-dialog").wait_for(state="hidden")
+
+    # The issue: select a passage, i, type a note, Tab to severity, arrow to fatal, Ctrl+Enter.
+    select_in_proof(page, PASSAGE)
+    page.keyboard.press("i")
+    assert page.locator("#issue-dialog").is_visible()
+    assert page.locator("#issue-quote").inner_text() == PASSAGE
+    page.keyboard.type("Why may we multiply? Needs n > 0.")
+    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Control+Enter")
+    page.locator("#issue-dialog").wait_for(state="hidden")
+    assert page.locator("#issue-list li.fatal").count() == 1
+    assert page.locator("mark.issue.fatal").inner_text() == PASSAGE
+
+    page.keyboard.press("c")
+    page.keyboard.type("The key inequality is asserted, not proved.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("0")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    first_url = page.url
+
+    # Reloaded (and reloaded again): the issue is highlighted where it was anchored.
+    page.reload()
+    wait_rendered(page)
+    mark = page.locator("mark.issue")
+    assert mark.count() == 1
+    assert mark.inner_text() == PASSAGE
+    assert "fatal" in mark.get_attribute("class")
+    assert page.locator("input[name=score][value='0']").is_checked()
+
+    # Two more proofs: 5 (= 0.5) then Enter, 1 then Ctrl+Enter.
+    for key, submit in (("5", "Enter"), ("1", "Control+Enter")):
+        with page.expect_navigation():
+            page.keyboard.press("n")
+        assert page.url != first_url
+        wait_rendered(page)
+        page.keyboard.press(key)
+        with page.expect_navigation():
+            page.keyboard.press(submit)
+        assert page.locator("#others").count() == 1  # committed: others revealed
+
+    with page.expect_navigation():
+        page.keyboard.press("n")
+    assert page.locator("#nothing-left").is_visible()
+    browser.assert_clean()
+
+    grades = run_orm(
+        lambda: list(
+            Grade.objects.filter(grader=expert).order_by("created_at").prefetch_related("issues")
+        )
+    )
+    assert [g.score for g in grades] == [Decimal("0"), Decimal("0.5"), Decimal("1")]
+    issue = list(grades[0].issues.all())[0]
+    text = run_orm(lambda: grades[0].proof.text)
+    assert issue.quote == PASSAGE
+    assert (issue.start, issue.end) == (text.index(PASSAGE), text.index(PASSAGE) + len(PASSAGE))
+    assert issue.severity == "fatal" and issue.note == "Why may we multiply? Needs n > 0."
+    assert grades[0].comment == "The key inequality is asserted, not proved."
+
+
+def test_autosave_survives_a_network_outage(browser, three_items, expert):
+    item = three_items[0]
+    grading.claim_next_item(item.campaign, expert)
+    claimed = CampaignItem.objects.get(lease_holder=expert)
+    page = browser.page
+    browser.login(expert)
+    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
+    wait_rendered(page)
+
+    page.route("**/draft/", lambda route: route.abort("internetdisconnected"))
+    page.keyboard.press("5")
+    page.keyboard.press("c")
+    page.keyboard.type("Written while offline")
+    page.keyboard.press("Escape")
+    page.wait_for_function(
+        "document.getElementById('draft-status').textContent.includes('Offline')"
+    )
+    # Active time runs while the page is visible and in use (here: just typed in).
+    page.wait_for_function("+document.getElementById('active-seconds').value >= 2")
+    assert run_orm(lambda: GradeDraft.objects.count()) == 0
+
+    page.unroute("**/draft/")  # the connection returns; the retry saves the draft
+    page.wait_for_function(
+        "document.getElementById('draft-status').textContent.includes('Draft saved')",
+        timeout=20_000,
+    )
+    browser.log.clear()  # the aborted requests were the point of this test
+
+    page.reload()
+    wait_rendered(page)
+    assert page.locator("#comment").input_value() == "Written while offline"
+    assert page.locator("input[name=score][value='0.5']").is_checked()
+    browser.assert_clean()
+    draft = run_orm(lambda: GradeDraft.objects.get(grader=expert))
+    assert (draft.comment, draft.score) == ("Written while offline", Decimal("0.5"))
+    assert draft.active_seconds >= 2
+
+
+def test_grader_skips_with_a_reason_by_keyboard(browser, three_items, expert):
+    grading.claim_next_item(three_items[0].campaign, expert)
+    claimed = CampaignItem.objects.get(lease_holder=expert)
+    page = browser.page
+    browser.login(expert)
+    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
+    page.keyboard.press("s")
+    assert page.locator("#skip-dialog").is_visible()
+    page.keyboard.press("ArrowDown")  # from "Outside my expertise" to "Too long"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.rstrip("/").split("/")[-1] != str(claimed.pk)  # the next proof
+    browser.assert_clean()
+    skip = run_orm(lambda: Skip.objects.get(grader=expert))
+    assert (skip.item_id, skip.reason) == (claimed.pk, "too_long")
+
+
+# LaTeX's own delimiters, display blocks with \tag, \\[2mm] and an ordered list, as in the
+# DeepSeekMath-V2 proofs: the rendered text differs from the source in every one of them.
+REAL_PROOF = r"""Denote \(c=f(0)\in\mathbb Z\). Then (1) and (2) become
+
+\[
+f(2x)+2c=f\bigl(f(x)\bigr),\qquad c+2f(y)=f\bigl(f(y)\bigr). \tag{1'}
+\]
+
+Factor \(2\):
+
+\[
+\begin{aligned}
+2\bigl[f(x)+f(y)-f(x+y)-c\bigr]&=0,\\[2mm]
+f(x)+f(y)&=f(x+y)+c.
+\end{aligned}
+\]
+
+Since \(2\neq0\) the bracket must be zero. Hence
+
+1. the base case holds, and
+2. the step is obvious.
+"""
+
+
+def select_between(page, start_text: str, end_text: str) -> None:
+    """Select from the start of `start_text` to the end of `end_text` in the proof."""
+    page.evaluate(
+        """([a, b]) => {
+          const walker = document.createTreeWalker(
+            document.getElementById('proof-text'), NodeFilter.SHOW_TEXT);
+          let node, range = document.createRange(), started = false;
+          while ((node = walker.nextNode())) {
+            if (!started && node.data.includes(a)) {
+              range.setStart(node, node.data.indexOf(a));
+              started = true;
+            }
+            if (started && node.data.includes(b)) {
+              range.setEnd(node, node.data.indexOf(b) + b.length);
+              break;
+            }
+          }
+          getSelection().removeAllRanges();
+          getSelection().addRange(range);
+        }""",
+        [start_text, end_text],
+    )
+
+
+def test_issues_anchor_to_the_source_through_latex_delimiters_and_lists(
+    browser, campaign, proof, expert
+):
+    campaign.items.all().delete()
+    real = Proof.objects.create(problem=proof.problem, text=REAL_PROOF)
+    item = CampaignItem.objects.create(campaign=campaign, proof=real)
+    grading.claim_next_item(campaign, expert)
+    page = browser.page
+    browser.login(expert)
+    browser.goto(f"/campaigns/{campaign.pk}/grade/{item.pk}/")
+    wait_rendered(page)
+
+    def source_between(a: str, b: str) -> str:
+        start = REAL_PROOF.index(a)
+        return REAL_PROOF[start : REAL_PROOF.index(b, start) + len(b)]
+
+    cases = [
+        ("Denote", "become"),  # inline \( \) math inside a sentence
+        ("Factor", "Hence"),  # across two display blocks, \tag and \\[2mm]
+        ("base case", "obvious"),  # across list items (the "2." is not rendered text)
+    ]
+    for a, b in cases:
+        select_between(page, a, b)
+        page.keyboard.press("i")
+        assert page.locator("#issue-quote").inner_text() == source_between(a, b)
+        assert not page.locator("#issue-anchor-warning").is_visible()
+        page.keyboard.type(f"about {a}")
+        page.keyboard.press("Control+Enter")
+        page.locator("#issue-dialog").wait_for(state="hidden")
+    page.wait_for_function(
+        "document.getElementById('draft-status').textContent.includes('Draft saved')",
+        timeout=20_000,
+    )
+    page.reload()
+    wait_rendered(page)
+    for k in range(len(cases)):
+        assert page.locator(f"mark.issue[data-issue='{k}']").count() >= 1
+    first = page.locator("mark.issue[data-issue='0']").all_inner_texts()
+    assert first[0].startswith("Denote") and "become" in first[-1]
+    browser.assert_clean()
+
+    draft = run_orm(lambda: GradeDraft.objects.get(grader=expert))
+    for issue, (a, b) in zip(draft.issues, cases, strict=True):
+        assert REAL_PROOF[issue["start"] : issue["end"]] == issue["quote"] == source_between(a, b)
+
+
+def test_leaving_the_page_saves_the_draft_at_once(browser, three_items, expert):
+    """No waiting for the autosave delay: pagehide sends the draft with a beacon."""
+    grading.claim_next_item(three_items[0].campaign, expert)
+    claimed = CampaignItem.objects.get(lease_holder=expert)
+    page = browser.page
+    browser.login(expert)
+    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
+    page.keyboard.press("1")
+    page.keyboard.press("c")
+    page.keyboard.type("Typed just before leaving")
+    browser.goto("/")  # well within the 3 s autosave delay
+
+    def saved_comment() -> str | None:
+        draft = GradeDraft.objects.filter(grader=expert).first()
+        return draft.comment if draft else None
+
+    for _ in range(50):  # the beacon is asynchronous: poll for up to 5 s
+        if run_orm(saved_comment) == "Typed just before leaving":
+            break
+        page.wait_for_timeout(100)
+    assert run_orm(saved_comment) == "Typed just before leaving"
+    browser.assert_clean()

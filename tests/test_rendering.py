@@ -1,0 +1,261 @@
+"""The one sanitising renderer: Markdown and math in, safe HTML with math spans out."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.template import Context, Template
+from django.utils.safestring import SafeString
+
+from annotate.rendering import render_markdown
+
+DEEPSEEK = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepseek_math_v2"
+
+
+class _Parsed(HTMLParser):
+    """Collects the math spans (kind, TeX) and the text found outside them."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.math: list[tuple[str, str]] = []
+        self.outside: list[str] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self._stack: list[str | None] = []  # math kind of each open element, or None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        classes = (dict(attrs).get("class") or "").split()
+        kind = next((k for k in ("inline", "display") if k in classes), None)
+        self._stack.append(kind if "math" in classes else None)
+        if "math" in classes:
+            self.math.append((kind or "", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        self._stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if any(kind is not None for kind in self._stack):
+            kind, tex = self.math[-1]
+            self.math[-1] = (kind, tex + data)
+        else:
+            self.outside.append(data)
+
+    @property
+    def text_outside_math(self) -> str:
+        return "".join(self.outside)
+
+
+def parse(text: str) -> _Parsed:
+    return _Parsed(str(render_markdown(text)))
+
+
+# --- Markdown and math ------------------------------------------------------------------
+
+
+def test_it_returns_safe_string_and_empty_for_no_text():
+    assert isinstance(render_markdown("x"), SafeString)
+    assert render_markdown("") == ""
+    assert render_markdown(None) == ""
+
+
+def test_it_renders_markdown_emphasis_lists_and_links():
+    html = str(render_markdown("**Lemma.** *Easy*\n\n- one\n- two\n\n[ref](https://example.org)"))
+    assert "<strong>Lemma.</strong>" in html
+    assert "<em>Easy</em>" in html
+    assert html.count("<li") == 2
+    assert 'href="https://example.org"' in html
+    assert "nofollow" in html
+
+
+@pytest.mark.parametrize(
+    "source, kind, tex",
+    [
+        ("Let $x^2 + y^2$ be", "inline", "x^2 + y^2"),
+        (
+            "Then $$\\int_0^1 x^2\\,dx = \\frac13$$ holds",
+            "display",
+            "\\int_0^1 x^2\\,dx = \\frac13",
+        ),
+        ("Let \\(n \\ge 3\\) be", "inline", "n \\ge 3"),
+        ("so \\[a_1 + a_2\\] and", "display", "a_1 + a_2"),
+        ("$$\n\\sum_{k=1}^n k\n$$", "display", "\\sum_{k=1}^n k"),
+        ("\\[\nP_n=\\{(a,b)\\}\n\\]", "display", "P_n=\\{(a,b)\\}"),
+    ],
+)
+def test_it_lifts_each_math_delimiter_into_a_math_span(source, kind, tex):
+    parsed = parse(source)
+    assert parsed.math == [(kind, tex)]
+    assert not re.search(r"\$|\\\(|\\\)|\\\[|\\\]", parsed.text_outside_math)
+
+
+def test_it_keeps_a_multiline_bracket_block_whole():
+    source = (
+        "Hence\n\n\\[\n\\begin{aligned}\na &< b \\\\\nc &= d_1 * d_2\n\\end{aligned}\n\\]\n\nDone."
+    )
+    parsed = parse(source)
+    assert parsed.math == [
+        ("display", "\\begin{aligned}\na &< b \\\\\nc &= d_1 * d_2\n\\end{aligned}")
+    ]
+    assert "Hence" in parsed.text_outside_math and "Done." in parsed.text_outside_math
+
+
+def test_it_leaves_less_than_ampersand_star_and_underscore_intact_in_math():
+    parsed = parse("If $a<b$ and $x_1 * y_2 & z_3$ and \\(p_i * q_j\\), then *emph* stays.")
+    assert parsed.math == [
+        ("inline", "a<b"),
+        ("inline", "x_1 * y_2 & z_3"),
+        ("inline", "p_i * q_j"),
+    ]
+    html = str(render_markdown("If $a<b$ and $x_1 * y_2 & z_3$"))
+    assert "a&lt;b" in html and "&amp; z_3" in html and "<em>" not in html
+
+
+def test_it_makes_two_formulas_on_one_line_two_spans():
+    assert parse("\\[ a \\] and \\[ b \\]").math == [("display", "a"), ("display", "b")]
+    assert parse("$$ a $$ and $$ b $$").math == [("display", "a"), ("display", "b")]
+
+
+def test_it_ends_a_bracket_block_at_the_first_closing_delimiter():
+    parsed = parse("\\[\nx + 1\n\\] is positive, so \\(y\\) is too.")
+    assert parsed.math == [("display", "x + 1"), ("inline", "y")]
+    assert "is positive" in parsed.text_outside_math
+
+
+def test_it_keeps_an_equation_number():
+    assert parse("$$E = mc^2$$ (1)").math == [("display", "E = mc^2 \\tag{1}")]
+
+
+def test_it_keeps_math_in_lists_and_quotes():
+    parsed = parse("1. First \\(a\\)\n2. Then\n   \\[\n   b\n   \\]\n\n> quoted $c$")
+    assert parsed.math == [("inline", "a"), ("display", "b"), ("inline", "c")]
+
+
+def test_it_leaves_code_alone():
+    parsed = parse("`\\(x\\)` and\n\n```\n$$y$$\n```")
+    assert parsed.math == []
+    assert "\\(x\\)" in parsed.text_outside_math and "$$y$$" in parsed.text_outside_math
+
+
+def test_it_carries_source_lines_for_anchoring():
+    html = str(render_markdown("first\n\nsecond\n\n$$\nx\n$$"))
+    assert '<p data-line="0">first</p>' in html
+    assert '<p data-line="2">second</p>' in html
+    assert '<div class="math display" data-line="4">x</div>' in html
+
+
+def test_template_filter_uses_the_renderer():
+    rendered = Template("{% load proofdesk %}{{ text|markdown }}").render(
+        Context({"text": "Let $x<1$ <b>bold</b>"})
+    )
+    assert '<span class="math inline">x&lt;1</span>' in rendered
+    assert "&lt;b&gt;bold&lt;/b&gt;" in rendered
+
+
+# --- hostile input ----------------------------------------------------------------------
+
+ATTACKS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    "[click](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "[click](java\nscript:alert(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "![pic](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)",
+    "![pic](javascript:alert(1))",
+    "[x](vbscript:msgbox)",
+    '<div onclick="alert(1)">x</div>',
+    '<p onmouseover="alert(1)">x</p>',
+    '<span class="math evil" onclick="alert(1)">x</span>',
+    '$x" onmouseover="alert(1)$',
+    "$x' onfocus='alert(1)' autofocus='$",
+    "$</span><script>alert(1)</script>$",
+    "$$</div><img src=x onerror=alert(1)>$$",
+    "\\(</span><img src=x onerror=alert(1)>\\)",
+    "\\[\n</div><script>alert(1)</script>\n\\]",
+    "<iframe src=https://evil.example></iframe>",
+    "<style>body{display:none}</style>",
+    "<svg onload=alert(1)><circle/></svg>",
+    "<math><mi xlink:href=javascript:alert(1)>x</mi></math>",
+    "<object data=x></object><embed src=x>",
+    "<form action=https://evil.example><input name=q></form>",
+    '<a href="https://ok.example" onclick="alert(1)">x</a>',
+    '[x](https://ok.example"onmouseover="alert(1))',
+    "| a |\n|---|\n| <script>alert(1)</script> |",
+    "<!-- <script>alert(1)</script> -->",
+    '<meta http-equiv="refresh" content="0;url=https://evil.example">',
+]
+ALLOWED_TAGS = {
+    "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
+    "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "div",
+    "table", "thead", "tbody", "tr", "th", "td", "del", "sup", "sub",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"class", "href", "title", "rel", "data-line", "start", "style"}
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_it_neutralises_hostile_markup(attack):
+    parsed = parse(attack)
+    for tag, attrs in parsed.tags:
+        assert tag in ALLOWED_TAGS, tag
+        assert set(attrs) <= ALLOWED_ATTRIBUTES, attrs
+        assert not any(name.startswith("on") for name in attrs)
+        if "href" in attrs:
+            assert re.match(r"^(https?:|mailto:)", attrs["href"] or ""), attrs["href"]
+        if "class" in attrs:
+            assert set((attrs["class"] or "").split()) <= {"math", "inline", "display"}
+        if "style" in attrs:
+            assert re.fullmatch(r"text-align:\s*\w+;?", attrs["style"] or "")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "$</span><script>alert(1)</script>$",
+        "$$</div><img src=x onerror=alert(1)>$$",
+        "\\(</span><img src=x onerror=alert(1)>\\)",
+        '$x" onmouseover="alert(1)$',
+    ],
+)
+def test_it_keeps_markup_inside_math_as_tex_text(attack):
+    parsed = parse(attack)
+    assert len(parsed.math) == 1
+    _, tex = parsed.math[0]
+    assert "<" in tex or '"' in tex  # still there, as text for KaTeX, not as markup
+    assert [tag for tag, _ in parsed.tags] in (["p", "span"], ["div"])
+
+
+def test_it_never_emits_a_script_element_or_event_handler_for_any_attack():
+    html = str(render_markdown("\n\n".join(ATTACKS))).lower()
+    assert "<script" not in html
+    assert "<img" not in html
+    assert "<iframe" not in html
+    assert "<svg" not in html
+    assert "<style" not in html
+    assert not re.search(r"<[^>]*\son\w+\s*=", html)
+    assert "javascript:" not in re.sub(r">[^<]*<", "><", html)  # only as escaped text
+
+
+# --- real data ----------------------------------------------------------------------------
+
+
+def test_it_renders_a_real_deepseek_proof_without_stray_delimiters():
+    path = DEEPSEEK / "IMO2025.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    row = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    proof = row["model_prediction"]["proof"]
+    assert "\\(" in proof and "\\[" in proof  # the case this test is about
+
+    parsed = parse(proof)
+
+    assert len(parsed.math) > 20
+    assert {kind for kind, _ in parsed.math} == {"inline", "display"}
+    assert not re.search(r"\\\(|\\\)|\\\[|\\\]|\$", parsed.text_outside_math)
+    assert "sunny" in parsed.text_outside_math
