@@ -939,6 +939,8 @@ def run_graders(graders: list[Grader], rec: Recorder, seconds: float, follow: bo
 
     def loop(g: Grader) -> None:
         g.stop_at = stop_at
+        if g.think_s:  # paced graders start spread over one cycle, not all at once
+            time.sleep(g.rng.uniform(0, 3 * g.think_s))
         while time.perf_counter() < stop_at:
             try:
                 if not one_item(g, rec, follow):

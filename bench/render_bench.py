@@ -66,29 +66,58 @@ print(json.dumps({"campaign": campaign.pk, "formulas": formulas}))
 # typeset, then waits for the fonts and one more frame.
 INIT_SCRIPT = """
 (() => {
-  const pd = (window.__pd = {});
-  function fontsThenFrame() {
-    void document.body.offsetHeight;  // lay out, so that the fonts KaTeX needs are requested
-    document.fonts.ready.then(() => requestAnimationFrame(() => {
-      pd.render = performance.now();
-    }));
-  }
-  function poll() {
-    const root = document.getElementById("proof-text");
-    if (root && document.readyState !== "loading") {
-      const total = root.querySelectorAll(".math").length;
-      const done = root.querySelectorAll(".math .katex").length;
-      if (total > 0 && done >= total) {
-        pd.math = performance.now();
-        pd.total = total;
-        pd.done = done;
-        fontsThenFrame();
-        return;
-      }
+  const pd = (window.__pd = { handlers: {} });
+  // Where the time goes: time each script's DOMContentLoaded handler (math.js typesets
+  // there, grading.js sets the page up there), labelled by the script that added it.
+  const add = EventTarget.prototype.addEventListener;
+  EventTarget.prototype.addEventListener = function (type, fn, options) {
+    if (this === document && type === "DOMContentLoaded" && typeof fn === "function") {
+      const script = document.currentScript;
+      const label = script && script.src ? script.src.split("/").pop() : "inline";
+      const timed = function (event) {
+        const start = performance.now();
+        try {
+          return fn.call(this, event);
+        } finally {
+          pd.handlers[label] = (pd.handlers[label] || 0) + performance.now() - start;
+        }
+      };
+      return add.call(this, type, timed, options);
     }
-    requestAnimationFrame(poll);
+    return add.call(this, type, fn, options);
+  };
+  const proof = () => document.getElementById("proof-text");
+  function allTypeset() {
+    const root = proof();
+    if (!root) return false;
+    const total = root.querySelectorAll(".math").length;
+    const done = root.querySelectorAll(".math .katex").length;
+    pd.total = total;
+    pd.done = done;
+    return total > 0 && done >= total;
   }
-  requestAnimationFrame(poll);
+  // KaTeX work done: checked after each batch of DOM changes (a microtask after the script
+  // that typesets), so this is when the last formula was put into the DOM.
+  const observer = new MutationObserver(() => {
+    if (pd.math === undefined && allTypeset()) {
+      pd.math = performance.now();
+      observer.disconnect();
+      afterPaint();
+    }
+  });
+  document.addEventListener("readystatechange", () => {
+    if (document.readyState === "interactive" && pd.math === undefined) {
+      observer.observe(document.documentElement, { childList: true, subtree: true });
+    }
+  });
+  // Fully rendered: the first frame painted after the formulas are typeset and the fonts
+  // they use have loaded (a task queued from requestAnimationFrame runs after that paint).
+  function afterPaint() {
+    void document.body.offsetHeight;  // lay out, so the fonts KaTeX needs are requested
+    document.fonts.ready.then(() => requestAnimationFrame(() => setTimeout(() => {
+      pd.render = performance.now();
+    }, 0)));
+  }
 })();
 """
 
@@ -101,9 +130,30 @@ COLLECT = """
     katex: window.__pd.done, ttfb_ms: nav.responseStart, response_end_ms: nav.responseEnd,
     dom_content_loaded_ms: nav.domContentLoadedEventEnd, load_ms: nav.loadEventEnd,
     server_ms: st ? st.duration : null, html_bytes: nav.transferSize,
+    fcp_ms: (performance.getEntriesByName("first-contentful-paint")[0] || {}).startTime,
+    math_js_ms: window.__pd.handlers["math.js"],
   };
 }
 """
+
+
+def js_profile(context, page, url: str) -> list[tuple[str, float]]:
+    """Self time per script file (or V8 pseudo-node) during one load, largest first."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("Profiler.enable")
+    cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+    cdp.send("Profiler.start")
+    page.goto(url, wait_until="load")
+    page.wait_for_function("() => window.__pd && window.__pd.render", timeout=30_000)
+    profile = cdp.send("Profiler.stop")["profile"]
+    names = {}
+    for node in profile["nodes"]:
+        frame = node["callFrame"]
+        names[node["id"]] = frame["url"].rsplit("/", 1)[-1] or frame["functionName"] or "?"
+    spent: dict[str, float] = {}
+    for node_id, delta in zip(profile["samples"], profile["timeDeltas"], strict=True):
+        spent[names[node_id]] = spent.get(names[node_id], 0.0) + delta / 1000
+    return sorted(((k, v) for k, v in spent.items() if k != "(idle)"), key=lambda kv: -kv[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,17 +226,21 @@ def main(argv: list[str] | None = None) -> int:
                 page.goto(url, wait_until="load")
                 page.wait_for_function("() => window.__pd && window.__pd.render", timeout=30_000)
                 loads.append(page.evaluate(COLLECT))
+            profile = js_profile(context, page, url)
             browser.close()
     finally:
         if not args.keep_db:
             gl.drop_database(args.pg_url, args.db)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    keys = ("server_ms", "ttfb_ms", "dom_content_loaded_ms", "math_ms", "render_ms", "load_ms")
-    print(f"\n{'load':<6}" + "".join(f"{k:>22}" for k in keys))
+    keys = ("server_ms", "ttfb_ms", "dom_content_loaded_ms", "math_ms", "fcp_ms", "render_ms",
+            "load_ms", "math_js_ms")  # fmt: skip
+    print(f"\n{'load':<6}" + "".join(f"{k.removesuffix('_ms'):>13}" for k in keys) + "  (ms)")
     for i, m in enumerate(loads):
         label = "cold" if i == 0 else str(i)
-        print(f"{label:<6}" + "".join(f"{(m[k] or float('nan')):>22.1f}" for k in keys))
+        print(f"{label:<6}" + "".join(f"{(m[k] or float('nan')):>13.1f}" for k in keys))
+    print("\nmain-thread JavaScript time by script in one more load (CDP sampling profiler, ms):")
+    print("  " + ", ".join(f"{name} {ms:.0f}" for name, ms in profile[:8]))
     bad = [m for m in loads if m["katex"] != seeded["formulas"]]
     if bad:
         print(f"WARNING: {len(bad)} loads typeset fewer formulas than {seeded['formulas']}")
@@ -200,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         f" render_50kb_cold_ms={round(loads[0]['render_ms'], 1)}"
         f" math_50kb_ms={med('math_ms')} ttfb_50kb_ms={med('ttfb_ms')}"
         f" server_50kb_ms={med('server_ms')}"
-        f" dcl_50kb_ms={med('dom_content_loaded_ms')} formulas={seeded['formulas']}"
+        f" dcl_50kb_ms={med('dom_content_loaded_ms')} katex_ms={med('math_js_ms')}"
+        f" formulas={seeded['formulas']}"
         f" proof_chars={len(text)} loads={len(loads)}"
     )
     return 0

@@ -37,7 +37,7 @@ from annotate.importers.records import (
     Record,
     category_from_label,
 )
-from annotate.importers.source import Lines
+from annotate.importers.source import Lines, json_objects
 
 GENERATOR_MODEL = "deepseek-math-v2"
 HUMAN_GRADER = "deepseek-math-v2 human expert"
@@ -108,17 +108,11 @@ def contest_source(problem_idx: str) -> str:
 
 def parse(lines: Lines, rule: ScoreRule | None = None) -> Iterator[Record | list[LineError]]:
     rule = rule or ScoreRule()
-    for line, text in lines:
-        if isinstance(text, LineError):
-            yield [text]
+    for decoded in json_objects(lines):
+        if isinstance(decoded, list):
+            yield decoded
             continue
-        if not text.strip():
-            continue
-        try:
-            data = json.loads(text.rstrip("\r\n"))
-        except json.JSONDecodeError as exc:
-            yield [LineError(line, "", f"not valid JSON: {exc.msg} (column {exc.colno})")]
-            continue
+        line, data = decoded
         errors: list[LineError] = []
         record = parse_record(data, line, rule, errors)
         yield errors if errors or record is None else record

@@ -20,7 +20,6 @@ so typos are caught):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from annotate.importers.records import (
@@ -37,7 +36,7 @@ from annotate.importers.records import (
     Record,
     check_issue_anchor,
 )
-from annotate.importers.source import Lines
+from annotate.importers.source import Lines, json_objects
 
 TOP_KEYS = ("problem", "proof", "grades", "analyses")
 PROBLEM_KEYS = (
@@ -66,17 +65,11 @@ ANALYSIS_KEYS = ("text", "model", "prompt_version", "sampling")
 
 
 def parse(lines: Lines, options: object = None) -> Iterator[Record | list[LineError]]:
-    for line, text in lines:
-        if isinstance(text, LineError):
-            yield [text]
+    for decoded in json_objects(lines):
+        if isinstance(decoded, list):
+            yield decoded
             continue
-        if not text.strip():
-            continue
-        try:
-            data = json.loads(text.rstrip("\r\n"))
-        except json.JSONDecodeError as exc:
-            yield [LineError(line, "", f"not valid JSON: {exc.msg} (column {exc.colno})")]
-            continue
+        line, data = decoded
         errors: list[LineError] = []
         record = parse_record(data, line, errors)
         yield errors if errors or record is None else record

@@ -7,8 +7,9 @@ in bytes (the command line draws a tqdm bar from it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.conf import settings
 
@@ -93,3 +94,17 @@ class Lines:
             yield None
         elif pending:
             yield b"".join(pending)
+
+
+def json_objects(lines: Lines) -> Iterator[tuple[int, Any] | list[LineError]]:
+    """Decode one JSON value per non-blank line: `(line, value)`, or that line's errors."""
+    for line, text in lines:
+        if isinstance(text, LineError):
+            yield [text]
+            continue
+        if not text.strip():
+            continue
+        try:
+            yield line, json.loads(text.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            yield [LineError(line, "", f"not valid JSON: {exc.msg} (column {exc.colno})")]
