@@ -10,11 +10,10 @@ PYTEST_ARGS ?=
 
 install: $(VENV)/.installed $(VENDOR)/.installed
 
-# Re-installs only when the pins change.
-$(VENV)/.installed: pyproject.toml
+# Re-installs only when the pins change (requirements.lock pins every transitive package).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || $$(tools/find-python) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
 	@touch $@
 
 # htmx, its ws extension and KaTeX come from npm (pinned in package.json) and are

@@ -224,10 +224,13 @@ class CampaignItem(models.Model):
                 name="campaign_item_lease_complete",
             ),
         ]
+        # The claim walks a campaign's items in queue order and stops at the first free
+        # one, so the index must match the ORDER BY of `in_queue_order`, not the filters.
         indexes = [
+            models.Index(fields=["campaign", "order_key", "id"], name="campaign_item_random_queue"),
             models.Index(
-                fields=["campaign", "committed_grades", "-priority", "order_key"],
-                name="campaign_item_queue",
+                fields=["campaign", "-priority", "order_key", "id"],
+                name="campaign_item_priority_queue",
             ),
         ]
 

@@ -188,9 +188,16 @@ def sanitize_html(html: str) -> str:
     )
 
 
+@lru_cache(maxsize=256)
+def _render_sanitised(text: str) -> str:
+    # Rendering a long proof costs milliseconds and the same texts (the proof, its
+    # problem's statement, guidelines and reference solution) are shown on every page
+    # load of an item; the output depends on the text alone, so it is memoised.
+    return sanitize_html(_markdown().render(text))
+
+
 def render_markdown(text: str | None) -> SafeString:
     """Render untrusted Markdown + LaTeX to sanitised HTML, ready for KaTeX."""
     if not text:
         return mark_safe("")
-    html = _markdown().render(text)
-    return mark_safe(sanitize_html(html))  # the one place untrusted text becomes safe
+    return mark_safe(_render_sanitised(text))  # the one place untrusted text becomes safe

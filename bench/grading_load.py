@@ -26,7 +26,14 @@ What it does, in order:
    `RESULT ...` line.
 
 The client is plain threads with `http.client` over keep-alive connections, so it adds
-no dependency; it shares the machine's cores with the server and PostgreSQL.
+no dependency; it shares the machine's cores with the server and PostgreSQL (its own CPU
+is printed, with the server's, PostgreSQL's and other processes', since on a shared
+machine the latter distort every figure).
+
+By default graders click as fast as the server answers (a closed loop: the latencies
+then mostly measure the server's queue); `--think-ms` adds exponential pauses between
+steps for a paced load. What-if switches, which leave the project untouched: `--db-pool`
+(psycopg's connection pool), `--server-procs N` (N daphne processes), `--settings`.
 
     .venv/bin/python bench/grading_load.py            # full size (seeding takes minutes)
     .venv/bin/python bench/grading_load.py --quick    # small, under a minute
@@ -824,11 +831,13 @@ class Recorder:
     leases: list[tuple[int, int, float, float]] = field(default_factory=list)
     empty_queue: int = 0
     repeats: int = 0
+    timeline: list[tuple[str, float, float, float | None, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ok(self, step: str, r: Response, expected: int) -> bool:
         with self.lock:
             self.samples[step].append((r.ms, r.server_ms))
+            self.timeline.append((step, r.start, r.end, r.server_ms, r.status))
             if r.status != expected:
                 self.errors[step] += 1
                 if len(self.error_examples) < 5:
@@ -863,11 +872,16 @@ class Grader:
                 rec.leases.append((self.hold[0], self.user_id, self.hold[1], self.hold[2]))
             self.hold = None
 
-    def think(self) -> None:
-        """A pause between steps (exponential, mean --think-ms), never past the run's end."""
+    def think(self) -> bool:
+        """A pause between steps (exponential, mean --think-ms). False once the run is over:
+        the grader then stops where it is (all graders resuming together at the deadline
+        would be a burst no real grader makes)."""
         if self.think_s > 0:
             pause = self.rng.expovariate(1 / self.think_s)
-            time.sleep(max(0.0, min(pause, self.stop_at - time.perf_counter())))
+            left = self.stop_at - time.perf_counter()
+            time.sleep(max(0.0, min(pause, left)))
+            return pause < left
+        return True
 
 
 def one_item(g: Grader, rec: Recorder, follow: bool) -> bool:
@@ -912,7 +926,8 @@ def one_item(g: Grader, rec: Recorder, follow: bool) -> bool:
     score = g.rng.choice(("0", "0.5", "1"))
     g.active += 37
     base = f"/campaigns/{g.campaign_id}/grade/{item_id}/"
-    g.think()
+    if not g.think():
+        return True
     fields = {"score": score, "comment": "Step 2 is not justified.", "issues": issues,
               "active_seconds": str(g.active)}  # fmt: skip
     r = b.post(base + "draft/", fields, {
@@ -921,7 +936,8 @@ def one_item(g: Grader, rec: Recorder, follow: bool) -> bool:
     })  # fmt: skip
     if rec.ok("autosave", r, 200):
         g.hold[2] = r.start
-    g.think()
+    if not g.think():
+        return True
     r = b.post(base + "submit/", {"csrfmiddlewaretoken": g.csrf, "submission_key": key, **fields})
     if rec.ok("submit", r, 302):
         g.committed.add(item_id)
@@ -1125,6 +1141,18 @@ def report_table(rec: Recorder, title: str) -> None:
 # --------------------------------------------------------------------------------------
 
 
+# What-if for --db-pool: Django's psycopg pool instead of CONN_MAX_AGE. Under ASGI every
+# request runs in a new thread, so a per-thread persistent connection is never reused.
+POOL_SETTINGS = """\
+from proofdesk.settings import *  # noqa: F403
+
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {  # noqa: F405
+    "min_size": 4, "max_size": 16, "timeout": 30,
+}
+"""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, about a minute in all")
@@ -1165,6 +1193,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="what-if: N daphne processes on N ports, graders spread over them",
     )
     add("--settings", metavar="MODULE", help="what-if: serve with this settings module")
+    add("--db-pool", action="store_true",
+        help="what-if: the project's settings plus psycopg's connection pool (needs psycopg_pool "
+             "importable by the server, e.g. via --server-path)")  # fmt: skip
+    add("--samples", metavar="FILE", help="write every measured request as JSON lines")
     add(
         "--server-path",
         metavar="DIR",
@@ -1200,6 +1232,10 @@ def main(argv: list[str] | None = None) -> int:
     secret.chmod(0o600)
     db_url = pg_url(args.pg_url, args.db)
     env = server_env(db_url, secret)
+    if args.db_pool:
+        (workdir / "bench_pool_settings.py").write_text(POOL_SETTINGS)
+        args.settings = "bench_pool_settings"
+        args.server_path.append(str(workdir))
     if args.settings:
         env["DJANGO_SETTINGS_MODULE"] = args.settings
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *args.server_path])
@@ -1315,6 +1351,22 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
         leases += rec.leases
 
     report_table(rec, f"{len(graders)} graders for {elapsed:.1f} s: client ms, server ms")
+    if args.samples:
+        t0 = min((t[1] for t in rec.timeline), default=0.0)
+        with open(args.samples, "w") as f:
+            for step, start, end, server_ms, status in rec.timeline:
+                f.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "start_s": round(start - t0, 4),
+                            "client_ms": round((end - start) * 1000, 2),
+                            "server_ms": server_ms,
+                            "status": status,
+                        }
+                    )
+                    + "\n"
+                )
     server_log = "".join(f.read_text(errors="replace") for f in sorted(workdir.glob("daphne*.log")))
     failures = summarize_server_errors(server_log)
     if failures:
@@ -1379,6 +1431,7 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
         "overgraded_items": checks["overgraded_items"],
         "graders": len(graders),
         "server_procs": args.server_procs,
+        "settings": args.settings or "proofdesk.settings",
         "think_ms": args.think_ms,
         "cpu_other_cores": round(cpu["other"], 2),
         "duration_s": round(elapsed, 1),

@@ -165,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         "BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))  # fmt: skip
     ap.add_argument("--db", default="proofdesk_bench_render")
     ap.add_argument("--keep-db", action="store_true")
+    ap.add_argument("--css", default="", help="what-if: extra CSS injected into the page")
+    ap.add_argument(
+        "--page",
+        choices=("grading", "item"),
+        default="grading",
+        help="the grading page (default) or the read-only item page, for comparison",
+    )
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: apt-get install -y chromium")
@@ -213,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             page.click("#next-form button[type=submit]")
             page.wait_for_url("**/grade/*/")
             url = page.url
+            if args.page == "item":  # the read-only proof page: no grading.js or grading.css
+                url = url.replace("/grade/", "/items/")
             # Measure in a fresh context (cold cache for the first load) with the same session.
             state = context.storage_state()
             context.close()
@@ -220,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
                 viewport={"width": 1366, "height": 900}, storage_state=state
             )
             context.add_init_script(INIT_SCRIPT)
+            if args.css:
+                css = json.dumps(args.css)
+                context.add_init_script(
+                    f"document.documentElement.appendChild(Object.assign("
+                    f"document.createElement('style'), {{textContent: {css}}}));"
+                )
             page = context.new_page()
             loads = []
             for _ in range(args.loads):
@@ -255,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         f" math_50kb_ms={med('math_ms')} ttfb_50kb_ms={med('ttfb_ms')}"
         f" server_50kb_ms={med('server_ms')}"
         f" dcl_50kb_ms={med('dom_content_loaded_ms')} katex_ms={med('math_js_ms')}"
-        f" formulas={seeded['formulas']}"
-        f" proof_chars={len(text)} loads={len(loads)}"
+        f" formulas={seeded['formulas']} page={args.page}"
+        f" proof_chars={len(text)} loads={len(loads)}" + (" css=what-if" if args.css else "")
     )
     return 0
 

@@ -421,8 +421,23 @@ def test_campaign_progress_counts_items_and_median_time(big_campaign, expert, ex
 # --- concurrency (PostgreSQL) ---------------------------------------------------------------
 
 
+@pytest.fixture
+def pool_for_32_threads(on_postgres):
+    """Each of the 32 threads keeps its own connection for its whole run, more than the
+    default pool holds: widen the process's pool for this test, then restore it."""
+    options = connection.settings_dict["OPTIONS"]
+    saved = options.get("pool")
+    connection.close()
+    connection.close_pool()
+    options["pool"] = {**(saved if isinstance(saved, dict) else {}), "max_size": 40}
+    yield
+    connection.close()
+    connection.close_pool()
+    options["pool"] = saved
+
+
 @pytest.mark.django_db(transaction=True)
-def test_32_concurrent_graders_never_share_an_item(on_postgres):
+def test_32_concurrent_graders_never_share_an_item(pool_for_32_threads):
     """32 threads, each its own connection, claim → submit over 1,000 items with overlap 2.
 
     Progress events go to the configured channel layer (Redis in CI), as in production.
