@@ -45,6 +45,7 @@ run: demo
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) proofdesk.asgi:application
 
 test: install var/secret_key
+	$(VENV)/bin/ruff check .
 	@$(WITH_KEY) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

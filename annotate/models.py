@@ -234,6 +234,9 @@ class CampaignItem(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"item {self.pk} (proof {self.proof_id}) in campaign {self.campaign_id}"
+
     def save(self, *args, **kwargs) -> None:
         # Seeded random order; bulk_create callers set `order_key_for(...)` themselves.
         if not self.order_key and self.proof_id is not None:
@@ -393,6 +396,9 @@ class GradeIssue(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.severity} issue on grade {self.grade_id}"
+
 
 class GradeHistory(models.Model):
     """Every change to a grade: who, when, old and new score and issues."""
@@ -419,6 +425,9 @@ class GradeHistory(models.Model):
             score_check("old_score", name="grade_history_old_score_scale", nullable=True),
         ]
 
+    def __str__(self) -> str:
+        return f"grade {self.grade_id} v{self.version}"
+
 
 class GradeDraft(models.Model):
     """Autosaved work in progress of one grader on one item (restored on reopening)."""
@@ -438,6 +447,9 @@ class GradeDraft(models.Model):
             models.UniqueConstraint(fields=["item", "grader"], name="grade_draft_unique"),
             score_check("score", name="grade_draft_score_scale", nullable=True),
         ]
+
+    def __str__(self) -> str:
+        return f"draft of {self.grader_id} on item {self.item_id}"
 
 
 class Skip(models.Model):
@@ -462,13 +474,18 @@ class Skip(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.grader_id} skipped item {self.item_id} ({self.reason})"
+
 
 class ProblemFlag(models.Model):
-    """"The problem statement is wrong": visible to everyone grading the problem and owners."""
+    """ "The problem statement is wrong": visible to everyone grading the problem and owners."""
 
     problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="flags")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="flags")
-    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
     note = models.TextField(blank=True)
     resolved = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -480,6 +497,9 @@ class ProblemFlag(models.Model):
                 fields=["problem", "campaign", "raised_by"], name="problem_flag_once_per_grader"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"flag on {self.problem_id} by {self.raised_by_id}"
 
 
 class ImportJob(models.Model):
@@ -508,3 +528,6 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.format}, {self.status})"

@@ -32,7 +32,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        raise pytest.UsageError(f"CI=true but Redis at {settings.REDIS_URL} is unreachable: {exc}")
+        raise pytest.UsageError(
+            f"CI=true but Redis at {settings.REDIS_URL} is unreachable: {exc}"
+        ) from exc
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -125,7 +127,9 @@ def proof(problem) -> Proof:
 
 @pytest.fixture
 def campaign(owner, expert, expert2, reviewer, proof) -> Campaign:
-    campaign = Campaign.objects.create(name="Test campaign", overlap=2, blind=True, created_by=owner)
+    campaign = Campaign.objects.create(
+        name="Test campaign", overlap=2, blind=True, created_by=owner
+    )
     CampaignItem.objects.create(campaign=campaign, proof=proof)
     for user, role in [
         (owner, Role.OWNER),
@@ -135,4 +139,3 @@ def campaign(owner, expert, expert2, reviewer, proof) -> Campaign:
     ]:
         Membership.objects.create(campaign=campaign, user=user, role=role)
     return campaign
-

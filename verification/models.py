@@ -39,3 +39,6 @@ class Analysis(models.Model):
             ),
             models.CheckConstraint(condition=~Q(text=""), name="analysis_text_set"),
         ]
+
+    def __str__(self) -> str:
+        return f"analysis {self.pk} of proof {self.proof_id} by {self.model or 'unknown model'}"

@@ -22,7 +22,9 @@ def _broker_ok() -> bool:
     import redis
 
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
         try:
             return bool(client.ping())
         finally:
@@ -41,4 +43,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
     else:
         checks["broker"] = "in-process"
     healthy = all(v != "unreachable" for v in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )
