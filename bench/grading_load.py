@@ -32,8 +32,10 @@ machine the latter distort every figure).
 
 By default graders click as fast as the server answers (a closed loop: the latencies
 then mostly measure the server's queue); `--think-ms` adds exponential pauses between
-steps for a paced load. What-if switches, which leave the project untouched: `--db-pool`
-(psycopg's connection pool), `--server-procs N` (N daphne processes), `--settings`.
+steps for a paced load. The server runs the project as configured (its settings, with
+psycopg's connection pool; DATABASE_POOL_MIN/MAX/TIMEOUT pass through from the environment).
+What-if switches, which leave the project untouched: `--server-procs N` (N daphne
+processes), `--settings`.
 
     .venv/bin/python bench/grading_load.py            # full size (seeding takes minutes)
     .venv/bin/python bench/grading_load.py --quick    # small, under a minute
@@ -1141,18 +1143,6 @@ def report_table(rec: Recorder, title: str) -> None:
 # --------------------------------------------------------------------------------------
 
 
-# What-if for --db-pool: Django's psycopg pool instead of CONN_MAX_AGE. Under ASGI every
-# request runs in a new thread, so a per-thread persistent connection is never reused.
-POOL_SETTINGS = """\
-from proofdesk.settings import *  # noqa: F403
-
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
-DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {  # noqa: F405
-    "min_size": 4, "max_size": 16, "timeout": 30,
-}
-"""
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, about a minute in all")
@@ -1193,9 +1183,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="what-if: N daphne processes on N ports, graders spread over them",
     )
     add("--settings", metavar="MODULE", help="what-if: serve with this settings module")
-    add("--db-pool", action="store_true",
-        help="what-if: the project's settings plus psycopg's connection pool (needs psycopg_pool "
-             "importable by the server, e.g. via --server-path)")  # fmt: skip
     add("--samples", metavar="FILE", help="write every measured request as JSON lines")
     add(
         "--server-path",
@@ -1232,10 +1219,6 @@ def main(argv: list[str] | None = None) -> int:
     secret.chmod(0o600)
     db_url = pg_url(args.pg_url, args.db)
     env = server_env(db_url, secret)
-    if args.db_pool:
-        (workdir / "bench_pool_settings.py").write_text(POOL_SETTINGS)
-        args.settings = "bench_pool_settings"
-        args.server_path.append(str(workdir))
     if args.settings:
         env["DJANGO_SETTINGS_MODULE"] = args.settings
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *args.server_path])
@@ -1380,7 +1363,7 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
     checks = db_checks(db_url, campaign_ids)
     cpu = {k: (cpu1[k] - cpu0[k]) / elapsed for k in cpu0}
     cpu["other"] = max(0.0, cpu["busy"] - cpu["client"] - cpu["server"] - cpu["postgres"])
-    # Exited backends: the bench's own (without a pool, one per request) and others' alike.
+    # Exited backends: any database's (the server's pool keeps its own connections open).
     items = len(rec.samples.get("submit", [])) - rec.errors.get("submit", 0)
     print(
         f"\nrequests: {requests} in {elapsed:.1f} s = {requests / elapsed:.1f}/s; "
