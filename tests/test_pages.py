@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from annotate import grading
 from annotate.models import (
     Campaign,
     CampaignItem,
@@ -270,12 +273,24 @@ def test_campaign_page_without_htmx_is_the_whole_page(client, expert, campaign):
     assert '<section id="items">' in body
 
 
-def test_campaign_page_shows_progress(client, expert, expert2, campaign, proof):
-    Grade.objects.create(proof=proof, campaign=campaign, grader=expert, score=1)
+def _grade_next(campaign, grader, score: str) -> None:
+    item = grading.claim_next_item(campaign, grader)
+    grading.submit_grade(
+        item, grader, score=score, comment="", issues=[], active_seconds=5,
+        submission_key=str(uuid.uuid4()),
+    )  # fmt: skip
+
+
+def test_campaign_page_shows_progress(client, expert, expert2, campaign):
+    _grade_next(campaign, expert, "1")
     client.force_login(expert)
-    assert "0 of 1 items complete (0%)" in client.get(campaign_url(campaign)).content.decode()
-    Grade.objects.create(proof=proof, campaign=campaign, grader=expert2, score=0)
-    assert "1 of 1 items complete (100%)" in client.get(campaign_url(campaign)).content.decode()
+    page = client.get(campaign_url(campaign)).content.decode()
+    assert "0 of 1 items complete (0%)" in page
+    assert "1 / 2" in page
+    _grade_next(campaign, expert2, "0")
+    page = client.get(campaign_url(campaign)).content.decode()
+    assert "1 of 1 items complete (100%)" in page
+    assert "2 / 2" in page
 
 
 # --- query counts do not grow with the data ----------------------------------------------------

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from annotate.access import campaigns_for, get_campaign_for_member, get_item_for_member
-from annotate.models import Grade, Role
+from annotate.models import Role
 
 ITEMS_PER_PAGE = 50
 
@@ -33,28 +33,13 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign, roles = get_campaign_for_member(request.user, campaign_id)
-    items = (
-        campaign.items.select_related("proof__problem")
-        .annotate(
-            graded=Count(
-                "proof__grades",
-                filter=Q(proof__grades__campaign=campaign, proof__grades__origin=Grade.Origin.APP),
-            )
-        )
-        .order_by("proof__problem__external_id", "id")
+    # `committed_grades` is kept by the grading transaction itself (annotate/grading.py).
+    items = campaign.items.select_related("proof__problem").order_by(
+        "proof__problem__external_id", "id"
     )
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     total = campaign.items.count()
-    complete = (
-        campaign.items.annotate(
-            graded=Count(
-                "proof__grades",
-                filter=Q(proof__grades__campaign=campaign, proof__grades__origin=Grade.Origin.APP),
-            )
-        )
-        .filter(graded__gte=campaign.overlap)
-        .count()
-    )
+    complete = campaign.items.filter(committed_grades__gte=campaign.overlap).count()
     context = {
         "campaign": campaign,
         "roles": roles,
