@@ -122,3 +122,55 @@ def test_logout_button_ends_the_session(browser, campaign, expert):
     assert "/login/" in page.url
     assert run_orm(lambda: Campaign.objects.count()) == 1
     browser.assert_clean()
+
+
+LONG_PROOF = "\n\n".join(
+    f"**Step {i}.** Since $a_{{{i}}} \\le \\frac{{{i}}}{{{i} + 1}}$ and $b_{{{i}}}^2 \\ge 0$, "
+    f"we get \\(\\sum_{{k \\le {i}}} a_k b_k \\le {i}\\) as claimed."
+    for i in range(1, 151)
+)
+# Records, on the page's own terms, the moment math.js says the screen is typeset: how many
+# formulas are typeset by then, and whether any formula on screen is still raw TeX.
+FIRST_PAINT_PROBE = """
+(() => {
+  const seen = (window.__firstPaint = {});
+  new MutationObserver((_, observer) => {
+    if (!document.documentElement.dataset.math) return;
+    observer.disconnect();
+    const all = [...document.querySelectorAll("#proof-text .math")];
+    const onScreen = all.filter((el) => {
+      const r = el.getBoundingClientRect();
+      return r.bottom > 0 && r.top < innerHeight;
+    });
+    seen.total = all.length;
+    seen.typeset = all.filter((el) => el.dataset.rendered).length;
+    seen.onScreen = onScreen.length;
+    seen.onScreenRaw = onScreen.filter((el) => !el.querySelector(".katex")).length;
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-math"] });
+})();
+"""
+
+
+def test_a_long_proof_is_typeset_on_screen_first_then_entirely(browser, campaign, problem, expert):
+    proof = Proof.objects.create(problem=problem, text=LONG_PROOF, generator_model="model-x")
+    item = CampaignItem.objects.create(campaign=campaign, proof=proof)
+    browser.login(expert)
+    page = browser.page
+    page.add_init_script(FIRST_PAINT_PROBE)
+    browser.goto(item_path(item))
+    page.wait_for_function("document.documentElement.dataset.math === 'all'")
+
+    first = page.evaluate("window.__firstPaint")
+    assert first["total"] == 450
+    # Nothing on screen was ever shown as raw TeX, and the rest was left for later.
+    assert first["onScreen"] > 0 and first["onScreenRaw"] == 0
+    assert first["typeset"] < first["total"]
+    # ... and later came: every formula is typeset, the last one included.
+    assert page.locator("#proof-text .math:not([data-rendered])").count() == 0
+    assert page.locator("#proof-text .katex").count() == 450
+    assert page.locator("#proof-text .katex-error").count() == 0
+    last = page.locator("#proof-text p").last
+    last.scroll_into_view_if_needed()
+    assert "\\sum_{k \\le 150} a_k b_k \\le 150" in last.locator("annotation").last.text_content()
+    assert "$" not in last.inner_text()
+    browser.assert_clean()
