@@ -10,7 +10,7 @@ What it does, in order:
    200,000 app grades on the first items of each campaign's queue (with `committed_grades`
    and grade history kept consistent), 32 bench graders plus 32 former graders who left
    those grades, and one owner. Then `VACUUM ANALYZE`.
-2. Starts the ASGI server as the issue says, `daphne` on a free loopback port with DEBUG
+2. Starts the ASGI server as the issue says, `daphne` on free loopback ports with DEBUG
    off, a SECRET_KEY_FILE in a temporary directory and ALLOWED_HOSTS=127.0.0.1. The
    application is wrapped by a small ASGI middleware defined here (not an app change) that
    adds a `Server-Timing: app;dur=...` header: the time from the request entering Django
@@ -30,12 +30,18 @@ no dependency; it shares the machine's cores with the server and PostgreSQL (its
 is printed, with the server's, PostgreSQL's and other processes', since on a shared
 machine the latter distort every figure).
 
-By default graders click as fast as the server answers (a closed loop: the latencies
-then mostly measure the server's queue); `--think-ms` adds exponential pauses between
-steps for a paced load. The server runs the project as configured (its settings, with
-psycopg's connection pool; DATABASE_POOL_MIN/MAX/TIMEOUT pass through from the environment).
-What-if switches, which leave the project untouched: `--server-procs N` (N daphne
-processes), `--settings`.
+Two load phases. First the graders work *paced*: an exponential pause of `--think-ms`
+(5 s) on average after the page, the autosave and the submit, so each grader finishes an
+item every ~15 s, ten times faster than an expert grades; the p95 figures of the RESULT
+line, compared with the goal, come from this phase. Then a *capacity* phase of
+`--capacity-duration` seconds in which they click as fast as the server answers (a closed
+loop: 32 clients always waiting, so by Little's law latency = 32 / throughput and the
+latencies measure the server's queue, not its service time); its throughput is
+`capacity_requests_per_s`. The server runs the project as configured (its settings, with
+psycopg's connection pool; DATABASE_POOL_MIN/MAX/TIMEOUT pass through from the
+environment), one daphne process per CPU as the README's deployment does (`--server-procs`),
+graders spread over them as a proxy would. What-if switch, which leaves the project
+untouched: `--settings`.
 
     .venv/bin/python bench/grading_load.py            # full size (seeding takes minutes)
     .venv/bin/python bench/grading_load.py --quick    # small, under a minute
@@ -1150,10 +1156,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--campaigns", type=int)
     ap.add_argument("--grades", type=int)
     ap.add_argument("--graders", type=int)
-    ap.add_argument("--duration", type=float, help="seconds of load (default 60, quick 10)")
+    ap.add_argument("--duration", type=float, help="seconds of load (default 120, quick 20)")
     add = ap.add_argument
     add("--active-campaigns", type=int, default=1, help="campaigns graders share (default 1)")
-    add("--think-ms", type=float, default=0.0, help="mean pause between steps (default 0)")
+    add(
+        "--think-ms",
+        type=float,
+        help="mean pause between a grader's steps (default 5000, quick 1000; 0 = closed loop)",
+    )
+    add(
+        "--capacity-duration",
+        type=float,
+        help="seconds of a closed-loop phase after the paced one (default 30, quick 5; 0 = none)",
+    )
     add(
         "--wait-idle",
         type=float,
@@ -1179,8 +1194,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(
         "--server-procs",
         type=int,
-        default=1,
-        help="what-if: N daphne processes on N ports, graders spread over them",
+        default=os.cpu_count() or 1,
+        help="daphne processes on as many ports, graders spread over them (default: one per "
+        "CPU, as the README's deployment runs them)",
     )
     add("--settings", metavar="MODULE", help="what-if: serve with this settings module")
     add("--samples", metavar="FILE", help="write every measured request as JSON lines")
@@ -1206,7 +1222,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args.sizes.check()
     if args.duration is None:
-        args.duration = 10.0 if args.quick else 60.0
+        args.duration = 20.0 if args.quick else 120.0
+    if args.think_ms is None:
+        args.think_ms = 1000.0 if args.quick else 5000.0
+    if args.capacity_duration is None:
+        args.capacity_duration = 5.0 if args.quick else 30.0
     return args
 
 
@@ -1332,8 +1352,31 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
         for g in graders:
             g.close_hold(rec)
         leases += rec.leases
+        report_table(
+            rec,
+            f"{len(graders)} graders, pauses of {args.think_ms:g} ms on average, for "
+            f"{elapsed:.1f} s: client ms, server ms",
+        )
 
-    report_table(rec, f"{len(graders)} graders for {elapsed:.1f} s: client ms, server ms")
+        capacity = Recorder()
+        capacity_s, capacity_cpu = 0.0, {}
+        if args.capacity_duration > 0:
+            for g in graders:
+                g.think_s = 0.0
+            log(f"capacity: {len(graders)} graders without pauses for {args.capacity_duration:g} s")
+            c0 = cpu_snapshot(pids, args.db)
+            capacity_s = run_graders(graders, capacity, args.capacity_duration, not args.no_follow)
+            c1 = cpu_snapshot(pids, args.db)
+            capacity_cpu = {k: (c1[k] - c0[k]) / capacity_s for k in c0}
+            for g in graders:
+                g.close_hold(capacity)
+            leases += capacity.leases
+            report_table(
+                capacity,
+                f"capacity: {len(graders)} graders without pauses (closed loop) for "
+                f"{capacity_s:.1f} s: client ms, server ms",
+            )
+
     if args.samples:
         t0 = min((t[1] for t in rec.timeline), default=0.0)
         with open(args.samples, "w") as f:
@@ -1360,18 +1403,31 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
     errors = sum(rec.errors.values())
     doubles = double_leases(leases)
     repeats = warm.repeats + solo.repeats + rec.repeats
+    repeats += capacity.repeats
     checks = db_checks(db_url, campaign_ids)
     cpu = {k: (cpu1[k] - cpu0[k]) / elapsed for k in cpu0}
     cpu["other"] = max(0.0, cpu["busy"] - cpu["client"] - cpu["server"] - cpu["postgres"])
     # Exited backends: any database's (the server's pool keeps its own connections open).
     items = len(rec.samples.get("submit", [])) - rec.errors.get("submit", 0)
     print(
-        f"\nrequests: {requests} in {elapsed:.1f} s = {requests / elapsed:.1f}/s; "
+        f"\npaced: requests: {requests} in {elapsed:.1f} s = {requests / elapsed:.1f}/s; "
         f"items graded: {items} ({items / elapsed:.1f}/s); "
         f"errors: {dict(rec.errors) or 0}"
     )
     for example in rec.error_examples:
         print("  ", example)
+    capacity_requests = sum(len(v) for v in capacity.samples.values())
+    capacity_items = len(capacity.samples.get("submit", [])) - capacity.errors.get("submit", 0)
+    if capacity_s:
+        print(
+            f"capacity: requests: {capacity_requests} in {capacity_s:.1f} s = "
+            f"{capacity_requests / capacity_s:.1f}/s; items graded: {capacity_items} "
+            f"({capacity_items / capacity_s:.1f}/s); errors: {dict(capacity.errors) or 0}; "
+            f"server (daphne) {capacity_cpu['server']:.2f} + PostgreSQL "
+            f"{capacity_cpu['postgres']:.2f} cores"
+        )
+        for example in capacity.error_examples:
+            print("  ", example)
     print(
         f"leases: {len(leases)} recorded by the client, double leases {doubles}, "
         f"same item twice to one grader {repeats}; database samples {sampler.samples}, "
@@ -1381,8 +1437,9 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
     print(f"server connections to PostgreSQL: at most {sampler.max_connections} seen")
     print(f"database after the run: {checks}")
     print(
-        f"CPU during the load, in cores (of {os.cpu_count()}): machine busy {cpu['busy']:.2f} = "
-        f"server (daphne) {cpu['server']:.2f} + PostgreSQL {cpu['postgres']:.2f} + "
+        f"CPU during the paced load, in cores (of {os.cpu_count()}): "
+        f"machine busy {cpu['busy']:.2f} = server (daphne) {cpu['server']:.2f} + "
+        f"PostgreSQL {cpu['postgres']:.2f} + "
         f"bench client {cpu['client']:.2f} + other processes {cpu['other']:.2f} (of which "
         f"exited PostgreSQL backends of any database {cpu['pg_exited']:.2f}); "
         f"load average {load0:.1f} at start"
@@ -1407,7 +1464,13 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
         "solo_p50_page_ms": round(pct([c for c, _ in solo.samples["page"]], 50), 1),
         "solo_p50_submit_ms": round(pct([c for c, _ in solo.samples["submit"]], 50), 1),
         "items_per_s": round(items / elapsed, 1),
-        "errors": errors + sum(warm.errors.values()) + sum(solo.errors.values()),
+        "capacity_requests_per_s": round(capacity_requests / capacity_s, 1) if capacity_s else 0,
+        "capacity_items_per_s": round(capacity_items / capacity_s, 1) if capacity_s else 0,
+        "capacity_p95_page_ms": round(pct([c for c, _ in capacity.samples.get("page", [])], 95), 1),
+        "errors": errors
+        + sum(warm.errors.values())
+        + sum(solo.errors.values())
+        + sum(capacity.errors.values()),
         "repeat_items": repeats,
         "grader_with_two_leases": sampler.violations,
         "committed_mismatch": checks["committed_mismatch"],
