@@ -331,3 +331,77 @@ def test_leaving_the_page_saves_the_draft_at_once(browser, three_items, expert):
         page.wait_for_timeout(100)
     assert run_orm(saved_comment) == "Typed just before leaving"
     browser.assert_clean()
+
+
+def test_an_issue_is_anchored_by_typing_words_of_the_passage(browser, three_items, expert):
+    """No mouse, no caret browsing: i with nothing selected, then type the passage."""
+    grading.claim_next_item(three_items[0].campaign, expert)
+    claimed = CampaignItem.objects.get(lease_holder=expert)
+    page = browser.page
+    browser.login(expert)
+    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
+    wait_rendered(page)
+
+    page.keyboard.press("i")
+    assert page.locator("#issue-quote").inner_text().startswith("No passage selected")
+    assert page.locator("#issue-passage").evaluate("el => el === document.activeElement")
+    page.keyboard.type("words that are nowhere")
+    page.keyboard.press("Enter")
+    assert page.locator("#issue-passage-missing").is_visible()  # refused, dialog still open
+    assert page.locator("#issue-dialog").is_visible()
+
+    # Words as the proof shows them, the formula typed as TeX: "n^2 \ge n" is $n^2 \ge n$.
+    page.locator("#issue-passage").fill("")
+    page.keyboard.type("gives n^2 \\ge n")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Only for n >= 1.")
+    page.keyboard.press("Control+Enter")
+    page.locator("#issue-dialog").wait_for(state="hidden")
+    assert page.locator("#issue-list li").count() == 1
+    assert page.locator("mark.issue").count() >= 1
+
+    page.keyboard.press("1")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    browser.assert_clean()
+    grade = run_orm(lambda: Grade.objects.prefetch_related("issues").get(grader=expert))
+    issue = run_orm(lambda: grade.issues.get())
+    text = run_orm(lambda: grade.proof.text)
+    quote = "gives $n^2 \\ge n$"
+    assert (issue.start, issue.end, issue.quote) == (
+        text.index(quote),
+        text.index(quote) + len(quote),
+        quote,
+    )
+    assert issue.note == "Only for n >= 1."
+
+
+def test_leaving_a_changed_edit_unsaved_asks_first(browser, three_items, expert):
+    """Edits of a committed grade are saved explicitly; leaving with changes asks."""
+    item = grading.claim_next_item(three_items[0].campaign, expert)
+    grading.submit_grade(
+        item, expert, score="1", comment="", issues=[], active_seconds=5,
+        submission_key="00000000-0000-4000-8000-000000000001",
+    )  # fmt: skip
+    page = browser.page
+    browser.login(expert)
+    path = f"/campaigns/{item.campaign_id}/grade/{item.pk}/"
+    browser.goto(path)
+    asked: list[str] = []
+
+    def on_dialog(dialog) -> None:
+        asked.append(dialog.type)
+        dialog.dismiss()  # stay on the page
+
+    page.on("dialog", on_dialog)
+    browser.goto("/")  # nothing changed: leaves without asking
+    assert asked == []
+    browser.goto(path)
+    page.keyboard.press("0")  # a change, not saved
+    page.keyboard.press("n")
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"]
+    assert page.url.endswith(path)  # still here, the change still on screen
+    assert page.locator("input[name=score][value='0']").is_checked()
+    assert run_orm(lambda: Grade.objects.get(grader=expert).score) == Decimal("1")
+    browser.assert_clean()

@@ -124,9 +124,22 @@
       expected = lowerBound(src.pos, src.lineStarts[+line] || 0) + (first - dom.lines[line]);
     }
     var found = match(src.chars, dom.chars.slice(first, last + 1), expected);
-    if (!found) return null;
+    return found ? sourceSpan(src, found) : null;
+  }
+
+  // Words typed from the proof (as rendered, or as TeX) -> {start, end, quote} in the
+  // source, the first occurrence; null when they are not in the proof.
+  function anchorText(src, text) {
+    var chars = [];
+    scan(text, function (ch) { chars.push(ch); });
+    var found = chars.length ? match(src.chars, chars.join(""), 0) : null;
+    return found ? sourceSpan(src, found) : null;
+  }
+
+  // [from, to) of the source stream -> the source span, taking in the delimiters around its
+  // ends: $x$, **x**, \(x\), \sqrt.
+  function sourceSpan(src, found) {
     var cps = src.codepoints, start = src.pos[found[0]], end = src.pos[found[1] - 1] + 1;
-    // Take in the delimiters around the ends: $x$, **x**, \(x\), \sqrt.
     while (start > 0 && "$*_`\\".includes(cps[start - 1])) start--;
     if (start > 1 && cps[start - 2] === "\\" && "([".includes(cps[start - 1])) start -= 2;
     while (end < cps.length && "$*_`".includes(cps[end])) end++;
@@ -388,7 +401,16 @@
     var dialog = $("issue-dialog"), dform = dialog.querySelector("form");
     dform.addEventListener("submit", function (e) {
       e.preventDefault();
-      var anchor = page.pendingAnchor;
+      var anchor = page.pendingAnchor, passage = $("issue-passage");
+      if (!anchor && passage.value.trim()) {
+        // No selection, but words typed from the proof (the keyboard way to anchor).
+        anchor = anchorText(page.src, passage.value);
+        if (!anchor) {
+          $("issue-passage-missing").hidden = false;
+          passage.focus();
+          return;
+        }
+      }
       var note = $("issue-note").value.trim();
       if (anchor && anchor.unanchored) note = "“" + truncate(anchor.text, 200) + "” " + note;
       page.issues.push({
@@ -416,10 +438,13 @@
     quote.textContent = !anchor ? "No passage selected: this issue is about the proof as a whole."
       : anchor.unanchored ? anchor.text : anchor.quote;
     $("issue-anchor-warning").hidden = !(anchor && anchor.unanchored);
+    $("issue-passage-field").hidden = !!anchor;
+    $("issue-passage-missing").hidden = true;
+    $("issue-passage").value = "";
     $("issue-note").value = "";
     $("issue-dialog").querySelector("input[name=severity][value=minor]").checked = true;
     $("issue-dialog").showModal();
-    $("issue-note").focus();
+    (anchor ? $("issue-note") : $("issue-passage")).focus();
   }
 
   // ---- Active time and autosave --------------------------------------------------------
@@ -441,7 +466,7 @@
   // form). This adds what htmx does not: a retry until the server has the latest edit, and a
   // beacon when the page is hidden or left with an unsaved edit.
   function autosave(page) {
-    if (page.editing) return;
+    if (page.editing) return guardEdit(page);
     var form = page.form, retry = null, inFlight = 0;
     ["input", "change", "proofdesk:dirty"].forEach(function (name) {
       form.addEventListener(name, function () { page.edits += 1; });
@@ -479,6 +504,20 @@
       if (document.visibilityState === "hidden") beacon();
     });
     window.addEventListener("pagehide", beacon);
+  }
+
+  // An edit of a committed grade is saved only by "Save" (it must name the version it
+  // started from): leaving the page with a changed, unsaved edit asks first.
+  function guardEdit(page) {
+    ["input", "change", "proofdesk:dirty"].forEach(function (name) {
+      page.form.addEventListener(name, function () { page.edits += 1; });
+    });
+    page.form.addEventListener("submit", function () { page.submitting = true; });
+    window.addEventListener("beforeunload", function (e) {
+      if (page.submitting || page.edits === 0) return;
+      e.preventDefault();
+      e.returnValue = "";
+    });
   }
 
   // Keyboard shortcuts on the queue page (n) work before the grading page exists.
