@@ -32,15 +32,22 @@ def get_campaign_for_member(
     """
     if not user.is_authenticated:
         raise Http404
-    try:
-        campaign = Campaign.objects.get(pk=campaign_id)
-    except Campaign.DoesNotExist:
-        raise Http404 from None
-    user_roles = Membership.objects.roles_of(user, campaign)
+    # One query for a member: their memberships, each carrying the campaign.
+    memberships = list(
+        Membership.objects.filter(user=user, campaign_id=campaign_id).select_related("campaign")
+    )
+    user_roles = {m.role for m in memberships}
+    if memberships:
+        campaign = memberships[0].campaign
+    elif user.is_staff:
+        try:
+            campaign = Campaign.objects.get(pk=campaign_id)
+        except Campaign.DoesNotExist:
+            raise Http404 from None
+    else:
+        raise Http404
     if user.is_staff:
         user_roles.add(Role.OWNER)
-    if not user_roles:
-        raise Http404
     if roles is not None and not user_roles.intersection(roles):
         raise PermissionDenied
     return campaign, user_roles
@@ -49,10 +56,26 @@ def get_campaign_for_member(
 def get_item_for_member(
     user, campaign_id: int, item_id: int, roles: Iterable[str] | None = None
 ) -> tuple[CampaignItem, set[str]]:
-    campaign, user_roles = get_campaign_for_member(user, campaign_id, roles)
+    """Return (item with its campaign, proof and problem, the user's roles in the campaign).
+
+    Same rules as `get_campaign_for_member`, checked in the same order, in two queries: the
+    roles, then the item with its campaign.
+    """
+    if not user.is_authenticated:
+        raise Http404
+    member_roles = Membership.objects.roles_of(user, campaign_id)
+    user_roles = (member_roles | {Role.OWNER}) if user.is_staff else member_roles
+    if not user_roles:
+        raise Http404
+    if roles is not None and not user_roles.intersection(roles):
+        # A membership proves the campaign exists; staff without one must not learn
+        # from a 403 that a missing campaign exists.
+        if not member_roles and not Campaign.objects.filter(pk=campaign_id).exists():
+            raise Http404
+        raise PermissionDenied
     try:
-        item = CampaignItem.objects.select_related("proof__problem", "campaign").get(
-            pk=item_id, campaign=campaign
+        item = CampaignItem.objects.select_related("campaign", "proof__problem").get(
+            pk=item_id, campaign_id=campaign_id
         )
     except CampaignItem.DoesNotExist:
         raise Http404 from None

@@ -252,7 +252,8 @@ class Role(models.TextChoices):
 
 
 class MembershipQuerySet(models.QuerySet["Membership"]):
-    def roles_of(self, user, campaign: Campaign) -> set[str]:
+    def roles_of(self, user, campaign: Campaign | int) -> set[str]:
+        """The user's roles in the campaign (given as a campaign or its id)."""
         if not user.is_authenticated:
             return set()
         return set(self.filter(user=user, campaign=campaign).values_list("role", flat=True))
