@@ -199,7 +199,7 @@ def _page_context(
         score, comment, issues, active_seconds = None, "", [], 0
     # Blind mode: nothing about other raters enters the context before the grader commits.
     others = None
-    if grading.can_see_others(item, request.user, roles=roles):
+    if grading.can_see_others(item, request.user, roles=roles, graded=own_grade is not None):
         others = grading.others_for(item, request.user)
     context: dict[str, Any] = {
         "campaign": campaign,
