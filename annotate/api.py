@@ -203,24 +203,22 @@ def draft(request: Request, campaign_id: int, item_id: int) -> Response:
 def submit(request: Request, campaign_id: int, item_id: int) -> Response:
     item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
     data = _body(request)
-    key = data.get("submission_key")
     try:
-        replay = grading.parse_submission_key(key)
-        existed = Grade.objects.filter(submission_key=replay).exists()
-        grade = grading.submit_grade(
+        grade, created = grading.submit_grade(
             item,
             request.user,
             score=data.get("score"),
             comment=data.get("comment"),
             issues=data.get("issues"),
             active_seconds=data.get("active_seconds"),
-            submission_key=key,
+            submission_key=data.get("submission_key"),
         )
     except grading.GradingError as exc:
         raise _invalid(exc) from exc
     except grading.NotClaimed as exc:
         return _conflict(str(exc))
-    code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+    # 200: a retry of a submission that already made this grade.
+    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return Response(grade_json(grade), status=code)
 
 

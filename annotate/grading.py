@@ -442,31 +442,46 @@ def get_draft(item: CampaignItem, grader) -> GradeDraft | None:
     return GradeDraft.objects.filter(item=item, grader=grader).first()
 
 
-def own_grade(item: CampaignItem, grader) -> Grade | None:
-    return (
-        Grade.objects.made_in_app()
-        .filter(campaign_id=item.campaign_id, proof_id=item.proof_id, grader=grader)
-        .prefetch_related("issues")
-        .first()
+def _own_grades(item: CampaignItem, grader) -> QuerySet[Grade]:
+    """The grader's committed grade of the item (at most one, by a constraint)."""
+    return Grade.objects.made_in_app().filter(
+        campaign_id=item.campaign_id, proof_id=item.proof_id, grader=grader
     )
+
+
+def own_grade(item: CampaignItem, grader) -> Grade | None:
+    return _own_grades(item, grader).prefetch_related("issues").first()
 
 
 def has_graded(item: CampaignItem, grader) -> bool:
-    return (
-        Grade.objects.made_in_app()
-        .filter(campaign_id=item.campaign_id, proof_id=item.proof_id, grader=grader)
-        .exists()
-    )
+    return _own_grades(item, grader).exists()
+
+
+def _check_replay(grade: Grade, item: CampaignItem, grader) -> Grade:
+    if grade.grader_id != grader.pk or grade.proof_id != item.proof_id:
+        raise GradingError("submission_key", "This submission key belongs to another grade.")
+    return grade
 
 
 def _replay(submission_key: uuid.UUID, item: CampaignItem, grader) -> Grade | None:
     """The grade an earlier POST with this key made, if any."""
     grade = Grade.objects.filter(submission_key=submission_key).first()
-    if grade is None:
-        return None
-    if grade.grader_id != grader.pk or grade.proof_id != item.proof_id:
-        raise GradingError("submission_key", "This submission key belongs to another grade.")
-    return grade
+    return None if grade is None else _check_replay(grade, item, grader)
+
+
+def _replay_or_refuse(submission_key: uuid.UUID, item: CampaignItem, grader) -> Grade | None:
+    """`_replay`, and refuse a second grade of the item under a new key; one query.
+
+    Reads the grade with this key and the grader's own grade of the item (the same row
+    when this is a retry; at most two rows).
+    """
+    found = list(Grade.objects.filter(submission_key=submission_key) | _own_grades(item, grader))
+    replayed = next((g for g in found if g.submission_key == submission_key), None)
+    if replayed is not None:
+        return _check_replay(replayed, item, grader)
+    if found:
+        raise GradingError("score", "You have already graded this proof; edit that grade.")
+    return None
 
 
 def submit_grade(
@@ -478,8 +493,13 @@ def submit_grade(
     issues: Any,
     active_seconds: Any,
     submission_key: Any,
-) -> Grade:
-    """Commit the grader's grade of an item. Idempotent by `submission_key`.
+) -> tuple[Grade, bool]:
+    """Commit the grader's grade of an item: (the grade, whether this call created it).
+
+    Idempotent by `submission_key`: a retry finds the grade the first call made and
+    returns it with `False`, writing nothing. A key of another grader's or another proof's
+    grade is refused (`GradingError` on "submission_key"), and so is a second grade of the
+    item under a new key (on "score").
 
     Who may submit (decided here, documented for the API): the grader must hold the item's
     lease (expired or not, as long as nobody else has claimed it since), *or* have a draft
@@ -498,19 +518,19 @@ def submit_grade(
     parsed_issues = parse_issues(issues, item.proof.text)
     seconds = parse_active_seconds(active_seconds)
 
-    replayed = _replay(key, item, grader)
-    if replayed is not None:
-        return replayed
     try:
         with transaction.atomic():
             locked = CampaignItem.objects.select_for_update().get(pk=item.pk)
-            # Re-read after the lock: a concurrent retry of this POST may have just committed.
-            replayed = _replay(key, item, grader)
+            # Read after the lock, in a statement of its own (a fresh snapshot): a
+            # concurrent retry of this POST may have just committed.
+            replayed = _replay_or_refuse(key, item, grader)
             if replayed is not None:
-                return replayed
-            if has_graded(item, grader):
-                raise GradingError("score", "You have already graded this proof; edit that grade.")
-            draft = GradeDraft.objects.filter(item=item, grader=grader).first()
+                return replayed, False
+            draft = (
+                GradeDraft.objects.filter(item=item, grader=grader)
+                .only("pk", "active_seconds")
+                .first()
+            )
             if locked.lease_holder_id != grader.pk and draft is None:
                 raise NotClaimed("This item is not leased to you; claim it again to grade it.")
             grade = Grade.objects.create(
@@ -556,11 +576,11 @@ def submit_grade(
         replayed = _replay(key, item, grader)
         if replayed is None:
             raise
-        return replayed
+        return replayed, False
     item.committed_grades = committed
     if release:
         item.lease_holder_id, item.lease_expires_at = None, None
-    return grade
+    return grade, True
 
 
 def edit_grade(

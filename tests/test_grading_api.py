@@ -62,7 +62,7 @@ def claimed(campaign, expert):
 def their_grade(campaign, expert2):
     """A grade by expert2 of the campaign's item."""
     item = grading.claim_next_item(campaign, expert2)
-    return grading.submit_grade(
+    grade, _ = grading.submit_grade(
         item,
         expert2,
         score="0",
@@ -71,6 +71,7 @@ def their_grade(campaign, expert2):
         active_seconds=3,
         submission_key=uuid.uuid4(),
     )
+    return grade
 
 
 # --- every endpoint: method, anonymous, outsider -------------------------------------------

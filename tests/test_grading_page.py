@@ -69,7 +69,7 @@ def commit(item, grader, score="1", comment="") -> Grade:
         CampaignItem.objects.filter(pk=item.pk).update(lease_holder=None, lease_expires_at=None)
         item.refresh_from_db()
         assert grading.claim_next_item(item.campaign, grader).pk == item.pk
-    return grading.submit_grade(
+    grade, _ = grading.submit_grade(
         item,
         grader,
         score=score,
@@ -78,6 +78,7 @@ def commit(item, grader, score="1", comment="") -> Grade:
         active_seconds=10,
         submission_key=uuid.uuid4(),
     )
+    return grade
 
 
 def add_other_ratings(item, other_grader) -> None:

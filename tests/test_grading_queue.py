@@ -40,7 +40,8 @@ def submit(item, grader, score="1", **extra):
         "active_seconds": 30,
         "submission_key": uuid.uuid4(),
     }
-    return grading.submit_grade(item, grader, **{**values, **extra})
+    grade, _ = grading.submit_grade(item, grader, **{**values, **extra})
+    return grade
 
 
 @pytest.fixture
@@ -217,12 +218,47 @@ def test_submitting_twice_with_the_same_key_creates_one_grade(campaign, expert):
     assert CampaignItem.objects.get().committed_grades == 1
 
 
+def test_submit_says_whether_it_created_the_grade(campaign, expert):
+    item = grading.claim_next_item(campaign, expert)
+    values = {"score": "1", "comment": "", "issues": [], "active_seconds": 30}
+    key = uuid.uuid4()
+    first, created = grading.submit_grade(item, expert, **values, submission_key=key)
+    again, created_again = grading.submit_grade(item, expert, **values, submission_key=key)
+    assert (created, created_again) == (True, False)
+    assert again.pk == first.pk
+
+
 def test_a_second_grade_with_a_new_key_is_refused(campaign, expert):
     item = grading.claim_next_item(campaign, expert)
     submit(item, expert)
-    with pytest.raises(GradingError):
+    with pytest.raises(GradingError) as refused:
         submit(item, expert)
+    assert refused.value.field == "score"
     assert Grade.objects.count() == 1
+
+
+def test_a_key_of_another_graders_grade_is_refused(campaign, expert, expert2):
+    key = uuid.uuid4()
+    submit(grading.claim_next_item(campaign, expert2), expert2, submission_key=key)
+    item = grading.claim_next_item(campaign, expert)
+    with pytest.raises(GradingError) as refused:
+        submit(item, expert, submission_key=key)
+    assert refused.value.field == "submission_key"
+    assert Grade.objects.count() == 1
+    item.refresh_from_db()
+    assert (item.committed_grades, item.lease_holder_id) == (1, expert.pk)
+
+
+def test_a_key_of_the_graders_grade_of_another_proof_is_refused(big_campaign, expert):
+    key = uuid.uuid4()
+    submit(grading.claim_next_item(big_campaign, expert), expert, submission_key=key)
+    item = grading.claim_next_item(big_campaign, expert)
+    with pytest.raises(GradingError) as refused:
+        submit(item, expert, submission_key=key)
+    assert refused.value.field == "submission_key"
+    assert Grade.objects.count() == 1
+    item.refresh_from_db()
+    assert (item.committed_grades, item.lease_holder_id) == (0, expert.pk)
 
 
 def test_submit_without_lease_or_draft_is_refused(campaign, expert, expert2):
