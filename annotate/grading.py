@@ -26,7 +26,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, Q, QuerySet
 from django.utils import timezone
 
 from annotate.consumers import campaign_group
@@ -422,12 +422,19 @@ def save_draft(
         issues=issue_snapshot(parse_issues(issues, item.proof.text)),
         active_seconds=parse_active_seconds(active_seconds),
     )
-    if has_graded(item, grader):
+    # The three checks in one query: graded already? holding the lease? a draft already?
+    state = (
+        CampaignItem.objects.filter(pk=item.pk)
+        .annotate(
+            graded=Exists(_own_grades(item, grader)),
+            has_draft=Exists(GradeDraft.objects.filter(item=item, grader=grader)),
+        )
+        .values("lease_holder_id", "graded", "has_draft")
+        .first()
+    )
+    if state is not None and state["graded"]:
         raise NotClaimed("You have already graded this proof; edit that grade instead.")
-    if not (
-        CampaignItem.objects.filter(pk=item.pk, lease_holder=grader).exists()
-        or GradeDraft.objects.filter(item=item, grader=grader).exists()
-    ):
+    if state is None or not (state["lease_holder_id"] == grader.pk or state["has_draft"]):
         raise NotClaimed("This item is not leased to you; claim it again to grade it.")
     GradeDraft.objects.bulk_create(
         [draft],
