@@ -290,7 +290,9 @@ def claim_next_item(
     2. On PostgreSQL the candidate is first picked with SELECT ... FOR UPDATE SKIP LOCKED
        inside the transaction, so 32 graders racing for the head of the queue each lock a
        different row instead of all queueing on the same one; the conditional UPDATE of
-       step 1 still decides.
+       step 1 still decides. The same SELECT reads the item with its campaign, proof and
+       problem (locking only the item row): nobody else can change the row before we
+       commit, so it is returned without being read again.
     3. On databases without SKIP LOCKED (SQLite) a few candidates from the head of the
        queue are tried in turn with the conditional UPDATE of step 1; if all were taken
        meanwhile the queue is read again, a bounded number of times.
@@ -326,17 +328,21 @@ def claim_next_item(
     for _ in range(CLAIM_ATTEMPTS):
         if connection.features.has_select_for_update_skip_locked:
             with transaction.atomic():
-                ids = list(
-                    candidates.select_for_update(skip_locked=True).values_list("pk", flat=True)[:1]
+                head = (
+                    candidates.select_related("campaign", "proof__problem")
+                    .select_for_update(skip_locked=True, of=("self",))
+                    .first()
                 )
-                if not ids:
+                if head is None:
                     return None
-                taken = ids[0] if take(ids[0]) else None
-        else:
-            ids = list(candidates.values_list("pk", flat=True)[:CLAIM_CANDIDATES])
-            if not ids:
-                return None
-            taken = next((pk for pk in ids if take(pk)), None)
+                if take(head.pk):
+                    head.lease_holder_id, head.lease_expires_at = grader.pk, until
+                    return head
+            continue
+        ids = list(candidates.values_list("pk", flat=True)[:CLAIM_CANDIDATES])
+        if not ids:
+            return None
+        taken = next((pk for pk in ids if take(pk)), None)
         if taken is not None:
             return CampaignItem.objects.select_related("campaign", "proof__problem").get(pk=taken)
     return None
