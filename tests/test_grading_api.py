@@ -384,7 +384,7 @@ def test_item_detail_queries_do_not_grow_with_the_campaign(
         )  # fmt: skip
     client.force_login(expert)
     call(client, "POST", item_url(claimed, "grade/"), submission())
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(11):
         response = call(client, "GET", item_url(claimed))
     assert response.status_code == 200 and "others" in response.json()
 
@@ -397,7 +397,7 @@ def test_grade_post_queries_do_not_grow_with_the_campaign(
     client.force_login(expert)
     issues = [{"quote": "gcd", "note": "n"}, {"start": 0, "end": 6, "note": "m"}]
     call(client, "PUT", item_url(claimed, "draft/"), {"score": 1})
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(15):
         response = call(client, "POST", item_url(claimed, "grade/"), submission(issues=issues))
     assert response.status_code == 201
 

@@ -746,10 +746,10 @@ def test_grading_page_query_count_does_not_grow_with_the_campaign(
     grow(item.campaign, size, size // 4)
     lease_to(item, expert)
     client.force_login(expert)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(7):
         assert client.get(url("grading_page", item)).status_code == 200
     commit(item, expert)  # after commit the page also shows the other ratings
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(11):
         assert client.get(url("grading_page", item)).status_code == 200
 
 
@@ -764,9 +764,39 @@ def test_submit_query_count_does_not_grow_with_the_campaign(
     text = item.proof.text
     issues = [{"start": 0, "end": 6, "quote": text[:6], "note": "n", "severity": "minor"}] * 5
     client.force_login(expert)
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(14):
         response = client.post(url("grading_submit", item), submit_data(issues=json.dumps(issues)))
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize("size", [0, 40])
+def test_autosave_query_count_does_not_grow_with_the_campaign(
+    client, expert, item, django_assert_max_num_queries, size
+):
+    Campaign.objects.filter(pk=item.campaign_id).update(overlap=50)
+    item.campaign.refresh_from_db()
+    grow(item.campaign, size, size // 4)
+    lease_to(item, expert)
+    client.force_login(expert)
+    data = {"score": "1", "comment": "halfway", "issues": "[]", "active_seconds": "5"}
+    with django_assert_max_num_queries(7):
+        assert client.post(url("grading_draft", item), data).status_code == 200
+    assert GradeDraft.objects.get(item=item, grader=expert).comment == "halfway"
+
+
+@pytest.mark.parametrize("size", [0, 40])
+def test_claim_query_count_does_not_grow_with_the_campaign(
+    client, expert, campaign, django_assert_max_num_queries, size
+):
+    grow(campaign, size, size // 4)
+    client.force_login(expert)
+    with django_assert_max_num_queries(8):
+        response = client.post(reverse("grading_next", args=[campaign.pk]))
+    claimed = CampaignItem.objects.get(campaign=campaign, lease_holder=expert)
+    assert response["Location"] == url("grading_page", claimed)
+    with django_assert_max_num_queries(5):  # "Next" again: the same item, lease renewed
+        response = client.post(reverse("grading_next", args=[campaign.pk]))
+    assert response["Location"] == url("grading_page", claimed)
 
 
 @pytest.mark.parametrize("size", [0, 40])
@@ -779,8 +809,8 @@ def test_progress_pages_query_count_does_not_grow_with_the_campaign(
         if it:
             commit(it, expert)
     client.force_login(expert)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(6):
         assert client.get(reverse("grading_mine", args=[campaign.pk])).status_code == 200
     client.force_login(owner)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(7):
         assert client.get(reverse("grading_progress", args=[campaign.pk])).status_code == 200
