@@ -662,19 +662,30 @@ def can_see_others(
 ) -> bool:
     """May `user` see other experts' grades and any model score of this item?
 
-    Owners and adjudicators always; other members of a non-blind campaign always; in a
-    blind campaign, a grader only once they have committed their own grade of the item.
-    Callers that already know the user's roles, or whether they graded the item, pass them
-    to save a query.
+    In a non-blind campaign every member may. In a blind one, whoever has committed their
+    own grade of the item may; before that, owners and adjudicators may, except while they
+    grade the item themselves (they hold its lease or have a draft of it): a grade must be
+    blind whoever makes it. Callers that already know the user's roles, or whether they
+    graded the item, pass them to save a query.
     """
     if not user.is_authenticated:
         return False
     roles = roles_of(user, item.campaign) if roles is None else roles
     if not roles:
         return False
-    if roles & SEE_ALL_ROLES or not item.campaign.blind:
+    if not item.campaign.blind:
         return True
-    return has_graded(item, user) if graded is None else graded
+    if has_graded(item, user) if graded is None else graded:
+        return True
+    return bool(roles & SEE_ALL_ROLES) and not is_grading(item, user)
+
+
+def is_grading(item: CampaignItem, user) -> bool:
+    """Does `user` hold the item's lease (expired or not) or have a draft of it?"""
+    return (
+        item.lease_holder_id == user.pk
+        or GradeDraft.objects.filter(item=item, grader=user).exists()
+    )
 
 
 def _num(value: Decimal | None) -> float | None:

@@ -340,6 +340,31 @@ def test_blind_page_reveals_other_grades_and_model_scores_after_commit(
     assert "disagreement" in html
 
 
+def test_an_owner_grading_in_a_blind_campaign_is_blind_too(client, owner, expert2, item):
+    """Owners see every rating, except on an item they are grading themselves."""
+    Membership.objects.create(campaign=item.campaign, user=owner, role=Role.GRADER)
+    add_other_ratings(item, expert2)
+    client.force_login(owner)
+    api = f"/api/campaigns/{item.campaign_id}/items/{item.pk}/"
+    assert client.get(api).json()["can_see_others"] is True  # not grading it: owner's view
+
+    grading.claim_next_item(item.campaign, owner)
+    item.refresh_from_db()
+    assert_no_other_ratings(client.get(url("grading_page", item)).content.decode())
+    body = client.get(api)
+    assert body.json()["can_see_others"] is False
+    assert "others" not in body.json()
+    assert OTHER_COMMENT not in body.content.decode()
+    # Still blind with only a draft left (the lease lapsed and went to someone else).
+    client.post(url("grading_draft", item), {"score": "1", "comment": "x"})
+    CampaignItem.objects.filter(pk=item.pk).update(lease_holder=None, lease_expires_at=None)
+    assert client.get(api).json()["can_see_others"] is False
+
+    response = client.post(url("grading_submit", item), submit_data(score="1"), follow=True)
+    assert OTHER_COMMENT in response.content.decode()
+    assert client.get(api).json()["can_see_others"] is True
+
+
 def test_blind_draft_and_error_responses_leak_nothing(client, expert, expert2, item):
     add_other_ratings(item, expert2)
     grading.claim_next_item(item.campaign, expert)
