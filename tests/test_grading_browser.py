@@ -405,3 +405,26 @@ def test_leaving_a_changed_edit_unsaved_asks_first(browser, three_items, expert)
     assert page.locator("input[name=score][value='0']").is_checked()
     assert run_orm(lambda: Grade.objects.get(grader=expert).score) == Decimal("1")
     browser.assert_clean()
+
+
+def test_a_dialog_opened_again_at_once_keeps_its_focus(browser, three_items, expert):
+    """Esc then i straight away: the first close's late event must not blur the new note."""
+    grading.claim_next_item(three_items[0].campaign, expert)
+    claimed = CampaignItem.objects.get(lease_holder=expert)
+    page = browser.page
+    browser.login(expert)
+    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
+    wait_rendered(page)
+    select_in_proof(page, PASSAGE)
+    page.keyboard.press("i")
+    focused = page.evaluate(
+        """() => new Promise((resolve) => {
+          document.getElementById("issue-dialog").close();  // its close event is queued
+          document.body.dispatchEvent(new KeyboardEvent("keydown", { key: "i", bubbles: true }));
+          setTimeout(() => resolve(document.activeElement.id), 50);
+        })"""
+    )
+    assert focused == "issue-note"
+    page.keyboard.type("kept")
+    assert page.locator("#issue-note").input_value() == "kept"
+    browser.assert_clean()

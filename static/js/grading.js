@@ -233,10 +233,11 @@
     }
     document.addEventListener("keydown", function (e) { onKey(e, page); });
     // A closed dialog may keep focus until the next rendering update: let it go at once, so
-    // the next shortcut is not typed into a hidden field.
+    // the next shortcut is not typed into a hidden field. The close event comes in a task of
+    // its own: if the dialog was opened again meanwhile (Esc, then i at once), its focus stays.
     document.querySelectorAll("dialog").forEach(function (dialog) {
       dialog.addEventListener("close", function () {
-        if (dialog.contains(document.activeElement)) document.activeElement.blur();
+        if (!dialog.open && dialog.contains(document.activeElement)) document.activeElement.blur();
       });
     });
     document.addEventListener("click", function (e) {
