@@ -106,6 +106,12 @@ def test_grader_grades_three_proofs_with_the_keyboard_and_anchors_an_issue(
     assert page.locator("#issue-dialog").is_visible()
     assert page.locator("#issue-quote").inner_text() == PASSAGE
     page.keyboard.type("Why may we multiply? Needs n > 0.")
+    # The note holds what was typed (if not: where the keys went, for the failure message).
+    typed = page.evaluate(
+        "[document.getElementById('issue-note').value, document.activeElement.id,"
+        " document.activeElement.tagName, document.querySelector('dialog[open]')?.id]"
+    )
+    assert typed[0] == "Why may we multiply? Needs n > 0.", typed
     page.keyboard.press("Tab")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Control+Enter")
