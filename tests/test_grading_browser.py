@@ -73,6 +73,16 @@ def wait_rendered(page) -> None:
     )
 
 
+def open_claimed(browser, campaign, grader):
+    """Claim the next item for `grader` (before Playwright starts), log in and open it."""
+    claimed = grading.claim_next_item(campaign, grader)
+    page = browser.page
+    browser.login(grader)
+    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
+    wait_rendered(page)
+    return page, claimed
+
+
 def test_grader_grades_three_proofs_with_the_keyboard_and_anchors_an_issue(
     browser, three_items, expert
 ):
@@ -168,12 +178,7 @@ def test_grader_grades_three_proofs_with_the_keyboard_and_anchors_an_issue(
 
 def test_autosave_survives_a_network_outage(browser, three_items, expert):
     item = three_items[0]
-    grading.claim_next_item(item.campaign, expert)
-    claimed = CampaignItem.objects.get(lease_holder=expert)
-    page = browser.page
-    browser.login(expert)
-    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
-    wait_rendered(page)
+    page, _ = open_claimed(browser, item.campaign, expert)
 
     page.route("**/draft/", lambda route: route.abort("internetdisconnected"))
     page.keyboard.press("5")
@@ -205,11 +210,7 @@ def test_autosave_survives_a_network_outage(browser, three_items, expert):
 
 
 def test_grader_skips_with_a_reason_by_keyboard(browser, three_items, expert):
-    grading.claim_next_item(three_items[0].campaign, expert)
-    claimed = CampaignItem.objects.get(lease_holder=expert)
-    page = browser.page
-    browser.login(expert)
-    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
+    page, claimed = open_claimed(browser, three_items[0].campaign, expert)
     page.keyboard.press("s")
     assert page.locator("#skip-dialog").is_visible()
     page.keyboard.press("ArrowDown")  # from "Outside my expertise" to "Too long"
@@ -317,11 +318,7 @@ def test_issues_anchor_to_the_source_through_latex_delimiters_and_lists(
 
 def test_leaving_the_page_saves_the_draft_at_once(browser, three_items, expert):
     """No waiting for the autosave delay: pagehide sends the draft with a beacon."""
-    grading.claim_next_item(three_items[0].campaign, expert)
-    claimed = CampaignItem.objects.get(lease_holder=expert)
-    page = browser.page
-    browser.login(expert)
-    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
+    page, _ = open_claimed(browser, three_items[0].campaign, expert)
     page.keyboard.press("1")
     page.keyboard.press("c")
     page.keyboard.type("Typed just before leaving")
@@ -341,12 +338,7 @@ def test_leaving_the_page_saves_the_draft_at_once(browser, three_items, expert):
 
 def test_an_issue_is_anchored_by_typing_words_of_the_passage(browser, three_items, expert):
     """No mouse, no caret browsing: i with nothing selected, then type the passage."""
-    grading.claim_next_item(three_items[0].campaign, expert)
-    claimed = CampaignItem.objects.get(lease_holder=expert)
-    page = browser.page
-    browser.login(expert)
-    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
-    wait_rendered(page)
+    page, _ = open_claimed(browser, three_items[0].campaign, expert)
 
     page.keyboard.press("i")
     assert page.locator("#issue-quote").inner_text().startswith("No passage selected")
@@ -405,7 +397,10 @@ def test_leaving_a_changed_edit_unsaved_asks_first(browser, three_items, expert)
     browser.goto(path)
     page.keyboard.press("0")  # a change, not saved
     page.keyboard.press("n")
-    page.wait_for_timeout(500)
+    for _ in range(50):  # the prompt comes asynchronously: wait up to 5 s for it
+        if asked:
+            break
+        page.wait_for_timeout(100)
     assert asked == ["beforeunload"]
     assert page.url.endswith(path)  # still here, the change still on screen
     assert page.locator("input[name=score][value='0']").is_checked()
@@ -414,15 +409,12 @@ def test_leaving_a_changed_edit_unsaved_asks_first(browser, three_items, expert)
 
 
 def test_a_dialog_opened_again_at_once_keeps_its_focus(browser, three_items, expert):
-    """Esc then i straight away: the first close's late event must not blur the new note."""
-    grading.claim_next_item(three_items[0].campaign, expert)
-    claimed = CampaignItem.objects.get(lease_holder=expert)
-    page = browser.page
-    browser.login(expert)
-    browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
-    wait_rendered(page)
-    select_in_proof(page, PASSAGE)
+    """Esc then i straight away: the first close's late event must not blur the new field.
+
+    Nothing is selected, so the dialog focuses its Passage field each time."""
+    page, _ = open_claimed(browser, three_items[0].campaign, expert)
     page.keyboard.press("i")
+    assert page.locator("#issue-passage").evaluate("el => el === document.activeElement")
     focused = page.evaluate(
         """() => new Promise((resolve) => {
           document.getElementById("issue-dialog").close();  // its close event is queued
@@ -430,7 +422,7 @@ def test_a_dialog_opened_again_at_once_keeps_its_focus(browser, three_items, exp
           setTimeout(() => resolve(document.activeElement.id), 50);
         })"""
     )
-    assert focused == "issue-note"
+    assert focused == "issue-passage"
     page.keyboard.type("kept")
-    assert page.locator("#issue-note").input_value() == "kept"
+    assert page.locator("#issue-passage").input_value() == "kept"
     browser.assert_clean()
