@@ -192,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--css", default="", help="what-if: extra CSS injected into the page")
     ap.add_argument(
+        "--at-proof",
+        action="store_true",
+        help="open the page scrolled to the proof (#proof-text): a screen full of formulas",
+    )
+    ap.add_argument(
         "--page",
         choices=("grading", "item"),
         default="grading",
@@ -249,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             url = page.url
             if args.page == "item":  # the read-only proof page: no grading.js or grading.css
                 url = url.replace("/grade/", "/items/")
+            if args.at_proof:
+                url += "#proof-text"
             # Measure in a fresh context (cold cache for the first load) with the same session.
             state = context.storage_state()
             context.close()
@@ -265,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
             page = context.new_page()
             loads = []
             for _ in range(args.loads):
+                if args.at_proof:
+                    # From another page of the site, so that the URL with a fragment is
+                    # loaded again rather than scrolled to (the same renderer process, as
+                    # when a grader comes from another page).
+                    page.goto(f"{origin}/healthz")
                 page.goto(url, wait_until="load")
                 page.wait_for_function(
                     "() => window.__pd && window.__pd.render && window.__pd.all", timeout=30_000
@@ -305,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         f" server_50kb_ms={med('server_ms')}"
         f" dcl_50kb_ms={med('dom_content_loaded_ms')} katex_ms={med('math_js_ms')}"
         f" formulas={seeded['formulas']} page={args.page}"
-        f" proof_chars={len(text)} loads={len(loads)}" + (" css=what-if" if args.css else "")
+        f" proof_chars={len(text)} loads={len(loads)}"
+        + (" at_proof=1" if args.at_proof else "")
+        + (" css=what-if" if args.css else "")
     )
     return 0
 
