@@ -29,7 +29,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate import grading
+from annotate import flags, grading
 from annotate.access import get_campaign_for_member, get_grade_for_member, get_item_for_member
 from annotate.models import CampaignItem, Grade, GradeDraft, Role
 
@@ -121,7 +121,8 @@ def item_json(item: CampaignItem, user, roles: set[str]) -> dict[str, Any]:
                     "raised_by": f.raised_by.get_username(),
                     "at": f.created_at.isoformat(),
                 }
-                for f in problem.flags.filter(resolved=False).select_related("raised_by")
+                # Only this campaign's flags (annotate/flags.py says who sees which flag).
+                for f in flags.open_flags(campaign, problem)
             ],
         },
         "proof": {"id": proof.pk, "text": proof.text},
@@ -136,6 +137,8 @@ def item_json(item: CampaignItem, user, roles: set[str]) -> dict[str, Any]:
         "draft": draft_json(draft) if draft else None,
         "grade": grade_json(own) if own else None,
     }
+    if is_owner:
+        body["problem"]["flagged_elsewhere"] = flags.flagged_elsewhere(campaign, problem)
     if campaign.show_guidelines or is_owner:
         body["problem"]["guidelines"] = problem.guidelines
     if (campaign.show_reference_solution or is_owner) and problem.reference_solution:

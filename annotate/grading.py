@@ -16,7 +16,6 @@ in the same transaction.
 from __future__ import annotations
 
 import logging
-import statistics
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -26,7 +25,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, Q, QuerySet
+from django.db.models import Exists, F, Q, QuerySet
 from django.utils import timezone
 
 from annotate.consumers import campaign_group
@@ -43,6 +42,9 @@ from annotate.models import (
     Role,
     Skip,
 )
+
+# The progress statistics moved to annotate/progress.py; the names stay importable here.
+from annotate.progress import campaign_progress, grader_progress  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -394,9 +396,12 @@ def skip_item(item: CampaignItem, grader, reason: str, note: str = "") -> Skip:
     if len(note) > MAX_SKIP_NOTE_CHARS:
         raise GradingError("note", f"The note is longer than {MAX_SKIP_NOTE_CHARS} characters.")
     with transaction.atomic():
-        skip, _ = Skip.objects.get_or_create(
+        skip, created = Skip.objects.get_or_create(
             item=item, grader=grader, defaults={"reason": reason, "note": note}
         )
+        if created:
+            # The owner's pages list skips; tell them live (no reason or note on the wire).
+            transaction.on_commit(lambda: send_progress(item.campaign_id, {"item": item.pk}))
         if reason == Skip.Reason.STATEMENT_WRONG:
             ProblemFlag.objects.get_or_create(
                 problem_id=item.proof.problem_id,
@@ -752,64 +757,6 @@ def others_for(item: CampaignItem, user) -> dict[str, Any]:
 
 
 # --- progress ----------------------------------------------------------------------------
-
-
-def grader_progress(campaign: Campaign, grader) -> QuerySet[Grade]:
-    """The grader's own grades in the campaign, newest first."""
-    return (
-        Grade.objects.made_in_app()
-        .filter(campaign=campaign, grader=grader)
-        .select_related("proof__problem")
-        .order_by("-created_at", "-id")
-    )
-
-
-def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> dict[str, Any]:
-    """Items complete / in progress / partly graded / untouched, and per-grader work.
-
-    `in_progress`: not complete and leased (unexpired). `partial`: some grades, not leased.
-    `untouched`: no grade, not leased. The four add up to `items`. Medians are of active
-    seconds per graded item.
-    """
-    now = now or timezone.now()
-    leased = Q(lease_holder__isnull=False, lease_expires_at__gt=now)
-    complete = Q(committed_grades__gte=campaign.overlap)
-    counts = CampaignItem.objects.filter(campaign=campaign).aggregate(
-        items=Count("id"),
-        complete=Count("id", filter=complete),
-        in_progress=Count("id", filter=~complete & leased),
-        untouched=Count("id", filter=Q(committed_grades=0) & ~leased),
-    )
-    counts["partial"] = (
-        counts["items"] - counts["complete"] - counts["in_progress"] - counts["untouched"]
-    )
-    per_grader: dict[int, dict[str, Any]] = {}
-    seconds: dict[int, list[int]] = {}
-    rows = (
-        Grade.objects.made_in_app()
-        .filter(campaign=campaign)
-        .values_list("grader_id", "grader__username", "active_seconds")
-    )
-    for grader_id, username, active in rows:
-        per_grader.setdefault(grader_id, {"grader_id": grader_id, "username": username})
-        seconds.setdefault(grader_id, []).append(active)
-    all_seconds = [s for values in seconds.values() for s in values]
-    graders = [
-        {
-            **per_grader[gid],
-            "grades": len(values),
-            "median_active_seconds": statistics.median(values),
-        }
-        for gid, values in seconds.items()
-    ]
-    graders.sort(key=lambda g: (-g["grades"], g["username"]))
-    return {
-        **counts,
-        "overlap": campaign.overlap,
-        "grades": len(all_seconds),
-        "median_active_seconds": statistics.median(all_seconds) if all_seconds else None,
-        "graders": graders,
-    }
 
 
 def send_progress(campaign_id: int, data: dict[str, Any]) -> None:

@@ -480,7 +480,10 @@ class Skip(models.Model):
 
 
 class ProblemFlag(models.Model):
-    """ "The problem statement is wrong": visible to everyone grading the problem and owners."""
+    """The problem statement is wrong, says a grader of one campaign.
+
+    Who sees a flag (its campaign's members only) is decided in annotate/flags.py.
+    """
 
     problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="flags")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="flags")

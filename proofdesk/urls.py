@@ -26,7 +26,7 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/next/", grading.next_item, name="grading_next"),
     path("campaigns/<int:campaign_id>/my-grades/", grading.my_grades, name="grading_mine"),
     path(
-        "campaigns/<int:campaign_id>/progress/", grading.campaign_progress, name="grading_progress"
+        "campaigns/<int:campaign_id>/progress/", pages.campaign_progress, name="grading_progress"
     ),
     path(
         "campaigns/<int:campaign_id>/grades/<int:grade_id>/history/",

@@ -29,20 +29,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate import grading
+from annotate import flags, grading, progress
 from annotate.access import get_campaign_for_member, get_item_for_member
 from annotate.models import (
     Campaign,
     CampaignItem,
     Grade,
     GradeIssue,
-    ProblemFlag,
     Role,
     Skip,
 )
 
 GRADES_PER_PAGE = 50
-RECENT_GRADES = 50
 GRADER_ROLES = [Role.GRADER]
 # (value, key, hint) of the score buttons.
 SCORE_BUTTONS = [
@@ -216,9 +214,9 @@ def _page_context(
         # A fresh key per render: a retried POST of this form finds the grade it made.
         "submission_key": uuid.uuid4(),
         "others": others,
-        "flags": list(
-            ProblemFlag.objects.filter(problem=problem, resolved=False).select_related("raised_by")
-        ),
+        # Only this campaign's flags (annotate/flags.py says who sees which flag).
+        "flags": list(flags.open_flags(campaign, problem)),
+        "my_progress": progress.grader_status(campaign, request.user),
         "lease_poll_seconds": max(10, campaign.lease_seconds // 3),
         "score_choices": SCORE_BUTTONS,
         "skip_reasons": Skip.Reason.choices,
@@ -351,7 +349,9 @@ def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
         context = _page_context(request, item, None, roles, error=str(exc))
         return render(request, "annotate/grading.html", context, status=400)
     if reason == Skip.Reason.STATEMENT_WRONG:
-        messages.warning(request, "Skipped; the problem statement is flagged for everyone.")
+        messages.warning(
+            request, "Skipped; the problem statement is flagged for this campaign's graders."
+        )
     else:
         messages.info(request, "Skipped.")
     nxt = grading.claim_next_item(item.campaign, request.user)
@@ -417,34 +417,6 @@ def my_grades(request: HttpRequest, campaign_id: int) -> HttpResponse:
     if request.htmx:
         template += "#grades"
     return render(request, template, context)
-
-
-@require_GET
-@login_required
-def campaign_progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    """Owners: items complete / in progress / untouched, per-grader counts and times."""
-    campaign, _ = get_campaign_for_member(request.user, campaign_id, [Role.OWNER])
-    progress = grading.campaign_progress(campaign)
-    graders = [
-        {**g, "median_text": duration_text(g["median_active_seconds"])} for g in progress["graders"]
-    ]
-    recent = (
-        Grade.objects.made_in_app()
-        .for_campaign(campaign)
-        .select_related("grader", "proof__problem")
-        .order_by("-updated_at", "-id")[:RECENT_GRADES]
-    )
-    context = {
-        "campaign": campaign,
-        "progress": progress,
-        "graders": graders,
-        "median_text": duration_text(progress["median_active_seconds"]),
-        "recent": [{"grade": g, "score": score_text(g.score)} for g in recent],
-        "flags": ProblemFlag.objects.filter(campaign=campaign)
-        .select_related("problem", "raised_by")
-        .order_by("resolved", "-created_at")[:RECENT_GRADES],
-    }
-    return render(request, "annotate/grading_progress.html", context)
 
 
 @require_GET

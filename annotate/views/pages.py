@@ -1,6 +1,17 @@
-"""Campaign list, campaign page and the read-only proof page."""
+"""Campaign list, campaign page, the proof page and the owner's progress page.
+
+The campaign page and the progress page update live: static/js/live.js opens the
+campaign's websocket (annotate/consumers.py) and, when a grade or skip is reported, fires
+`campaign-progress` on <body>; the page's live parts re-fetch themselves with `hx-get`
+(the same view, rendering the template's `{% partialdef %}` named by the htmx target).
+The websocket only says *that* something changed; the numbers come from these views, so
+they are authorised exactly like the page.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -9,10 +20,21 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from annotate import flags, grading, progress
 from annotate.access import campaigns_for, get_campaign_for_member, get_item_for_member
-from annotate.models import Role
+from annotate.models import Grade, Role, Skip
+from annotate.views.grading import duration_text, score_text
 
 ITEMS_PER_PAGE = 50
+RECENT_ROWS = 50
+
+
+def _template(request: HttpRequest, template: str, default: str, *others: str) -> str:
+    """The page; on an htmx request, the partial named by the element it targets."""
+    if not request.htmx:
+        return template
+    target = request.htmx.target
+    return f"{template}#{target if target in others else default}"
 
 
 @require_GET
@@ -33,40 +55,96 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign, roles = get_campaign_for_member(request.user, campaign_id)
+    is_owner = Role.OWNER in roles
     # `committed_grades` is kept by the grading transaction itself (annotate/grading.py).
     items = campaign.items.select_related("proof__problem").order_by(
         "proof__problem__external_id", "id"
     )
+    if is_owner:
+        # Who skipped what is the owner's business only.
+        items = items.annotate(skip_count=Count("skips"))
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    total = campaign.items.count()
-    complete = campaign.items.filter(committed_grades__gte=campaign.overlap).count()
     context = {
         "campaign": campaign,
         "roles": roles,
-        "is_owner": Role.OWNER in roles,
+        "is_owner": is_owner,
         "page": page,
-        "total": total,
-        "complete": complete,
-        "percent": round(100 * complete / total) if total else 0,
+        "counts": progress.campaign_counts(campaign),
     }
-    template = "annotate/campaign_detail.html"
-    if request.htmx:
-        template += "#items"
+    template = _template(request, "annotate/campaign_detail.html", "items", "campaign-progress")
     return render(request, template, context)
 
 
 @require_GET
 @login_required
 def item_detail(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """The proof as members see it; owners also see every grade, skip and flag of it.
+
+    Grades follow the grading page's blind rule (`grading.can_see_others`): an owner who is
+    grading this proof themselves sees no other grade until theirs is in.
+    """
     item, roles = get_item_for_member(request.user, campaign_id, item_id)
     campaign = item.campaign
+    problem = item.proof.problem
     is_owner = Role.OWNER in roles
+    others = None
+    if grading.can_see_others(item, request.user, roles=roles):
+        others = grading.others_for(item, request.user)
+    skips = None
+    if is_owner:
+        skips = list(Skip.objects.filter(item=item).select_related("grader").order_by("created_at"))
     context = {
         "campaign": campaign,
         "item": item,
         "proof": item.proof,
-        "problem": item.proof.problem,
+        "problem": problem,
+        "is_owner": is_owner,
         "show_reference": campaign.show_reference_solution or is_owner,
         "show_guidelines": campaign.show_guidelines or is_owner,
+        "others": others,
+        "grades": [
+            {**g, "score_text": _score(g["score"]), "at": datetime.fromisoformat(g["created_at"])}
+            for g in (others["grades"] if others else [])
+        ],
+        "skips": skips,
+        "flags": list(flags.open_flags(campaign, problem)),
+        "flagged_elsewhere": flags.flagged_elsewhere(campaign, problem) if is_owner else 0,
     }
     return render(request, "annotate/item_detail.html", context)
+
+
+def _score(value: float | None) -> str:
+    return score_text(None if value is None else Decimal(str(value)))
+
+
+@require_GET
+@login_required
+def campaign_progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Owners: items complete / in progress / untouched, graders, skips, flags, latest grades."""
+    campaign, _ = get_campaign_for_member(request.user, campaign_id, [Role.OWNER])
+    stats = progress.campaign_progress(campaign)
+    graders = [
+        {**g, "median_text": duration_text(g["median_active_seconds"])} for g in stats["graders"]
+    ]
+    recent = (
+        Grade.objects.made_in_app()
+        .for_campaign(campaign)
+        .select_related("grader", "proof__problem")
+        .order_by("-updated_at", "-id")[:RECENT_ROWS]
+    )
+    skips = (
+        Skip.objects.filter(item__campaign=campaign)
+        .select_related("grader", "item__proof__problem")
+        .order_by("-created_at", "-id")[:RECENT_ROWS]
+    )
+    context = {
+        "campaign": campaign,
+        "progress": stats,
+        "graders": graders,
+        "median_text": duration_text(stats["median_active_seconds"]),
+        "recent": [{"grade": g, "score": score_text(g.score)} for g in recent],
+        "skips": skips,
+        "flags": flags.campaign_flags(campaign)[:RECENT_ROWS],
+    }
+    template = _template(request, "annotate/grading_progress.html", "live-progress")
+    return render(request, template, context)

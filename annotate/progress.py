@@ -1,0 +1,192 @@
+"""How far a campaign is, and how far one grader is: counts for the progress pages.
+
+A campaign needs `items × overlap` grades. Its bar counts grades made in Proofdesk, each
+item contributing at most `overlap` (an item can end with one grade more; see
+`grading.submit_grade`), so the bar moves with every grade instead of only when an item's
+last grade arrives. Every function here is one or two aggregate queries whatever the size
+of the campaign.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Least
+from django.utils import timezone
+
+from annotate.models import Campaign, CampaignItem, Grade, Skip
+
+
+@dataclass(frozen=True)
+class CampaignCounts:
+    """Grades done of grades needed, and items complete of items."""
+
+    items: int
+    complete: int
+    grades_done: int
+    grades_needed: int
+
+    @property
+    def percent(self) -> int:
+        return percent(self.grades_done, self.grades_needed)
+
+
+@dataclass(frozen=True)
+class GraderStatus:
+    """What the grading page says: "you: 12 graded · this campaign: 140 of 168 grades ...".
+
+    `left_for_you`: the items this grader could still be given (not complete, not graded
+    or skipped by them, whoever holds them now). `seconds_left` estimates the time to grade
+    them all at the grader's median active time per grade, so it is an upper bound: other
+    graders take some of them meanwhile. None before the grader's first grade (no pace yet).
+    """
+
+    graded: int
+    campaign: CampaignCounts
+    left_for_you: int
+    median_seconds: float | None
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.median_seconds is None:
+            return None
+        return self.left_for_you * self.median_seconds
+
+    @property
+    def time_left_text(self) -> str:
+        """E.g. "~35 min" or "~2 h 10 min": an estimate, so never to the second."""
+        return rough_duration(self.seconds_left)
+
+    @property
+    def pace_text(self) -> str:
+        return rough_duration(self.median_seconds)
+
+
+def rough_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "<1 min"
+    if minutes < 60:
+        return f"~{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"~{hours} h {minutes:02d} min" if minutes else f"~{hours} h"
+
+
+def percent(part: int, whole: int) -> int:
+    """Rounded down, so 99.6 % done never reads as 100 %."""
+    return 100 * part // whole if whole else 0
+
+
+def _counted_grades(campaign: Campaign) -> Least:
+    return Least("committed_grades", campaign.overlap)
+
+
+def campaign_counts(campaign: Campaign) -> CampaignCounts:
+    """The campaign bar, in one query."""
+    row = CampaignItem.objects.filter(campaign=campaign).aggregate(
+        items=Count("id"),
+        complete=Count("id", filter=Q(committed_grades__gte=campaign.overlap)),
+        grades_done=Sum(_counted_grades(campaign)),
+    )
+    return CampaignCounts(
+        items=row["items"],
+        complete=row["complete"],
+        grades_done=row["grades_done"] or 0,
+        grades_needed=row["items"] * campaign.overlap,
+    )
+
+
+def grader_status(campaign: Campaign, grader) -> GraderStatus:
+    """The grader's line on the grading page, in two queries (the items, the grader's times)."""
+    mine = Grade.objects.made_in_app().filter(campaign=campaign, grader=grader)
+    graded = mine.filter(proof=OuterRef("proof"))
+    skipped = Skip.objects.filter(item=OuterRef("pk"), grader=grader)
+    open_to_grader = Q(committed_grades__lt=campaign.overlap) & ~Exists(graded) & ~Exists(skipped)
+    row = CampaignItem.objects.filter(campaign=campaign).aggregate(
+        items=Count("id"),
+        complete=Count("id", filter=Q(committed_grades__gte=campaign.overlap)),
+        grades_done=Sum(_counted_grades(campaign)),
+        left_for_you=Count("id", filter=open_to_grader),
+    )
+    seconds = list(mine.values_list("active_seconds", flat=True))
+    counts = CampaignCounts(
+        items=row["items"],
+        complete=row["complete"],
+        grades_done=row["grades_done"] or 0,
+        grades_needed=row["items"] * campaign.overlap,
+    )
+    return GraderStatus(
+        graded=len(seconds),
+        campaign=counts,
+        left_for_you=row["left_for_you"],
+        median_seconds=statistics.median(seconds) if seconds else None,
+    )
+
+
+def grader_progress(campaign: Campaign, grader) -> QuerySet[Grade]:
+    """The grader's own grades in the campaign, newest first."""
+    return (
+        Grade.objects.made_in_app()
+        .filter(campaign=campaign, grader=grader)
+        .select_related("proof__problem")
+        .order_by("-created_at", "-id")
+    )
+
+
+def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> dict[str, Any]:
+    """Items complete / in progress / partly graded / untouched, grades, and per-grader work.
+
+    `in_progress`: not complete and leased (unexpired). `partial`: some grades, not leased.
+    `untouched`: no grade, not leased. The four add up to `items`. `grades` counts every
+    grade made in Proofdesk; `grades_done` of `grades_needed` is the campaign bar (see the
+    module docstring). Medians are of active seconds per graded item.
+    """
+    now = now or timezone.now()
+    leased = Q(lease_holder__isnull=False, lease_expires_at__gt=now)
+    complete = Q(committed_grades__gte=campaign.overlap)
+    counts = CampaignItem.objects.filter(campaign=campaign).aggregate(
+        items=Count("id"),
+        complete=Count("id", filter=complete),
+        in_progress=Count("id", filter=~complete & leased),
+        untouched=Count("id", filter=Q(committed_grades=0) & ~leased),
+        grades_done=Sum(_counted_grades(campaign)),
+    )
+    counts["grades_done"] = counts["grades_done"] or 0
+    counts["grades_needed"] = counts["items"] * campaign.overlap
+    counts["percent"] = percent(counts["grades_done"], counts["grades_needed"])
+    counts["partial"] = (
+        counts["items"] - counts["complete"] - counts["in_progress"] - counts["untouched"]
+    )
+    per_grader: dict[int, dict[str, Any]] = {}
+    seconds: dict[int, list[int]] = {}
+    rows = (
+        Grade.objects.made_in_app()
+        .filter(campaign=campaign)
+        .values_list("grader_id", "grader__username", "active_seconds")
+    )
+    for grader_id, username, active in rows:
+        per_grader.setdefault(grader_id, {"grader_id": grader_id, "username": username})
+        seconds.setdefault(grader_id, []).append(active)
+    all_seconds = [s for values in seconds.values() for s in values]
+    graders = [
+        {
+            **per_grader[gid],
+            "grades": len(values),
+            "median_active_seconds": statistics.median(values),
+        }
+        for gid, values in seconds.items()
+    ]
+    graders.sort(key=lambda g: (-g["grades"], g["username"]))
+    return {
+        **counts,
+        "overlap": campaign.overlap,
+        "grades": len(all_seconds),
+        "median_active_seconds": statistics.median(all_seconds) if all_seconds else None,
+        "graders": graders,
+    }
