@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from annotate import grading
 from annotate.models import (
     Campaign,
     CampaignItem,
+    Grade,
     Membership,
     Problem,
     Proof,
@@ -16,6 +22,7 @@ from annotate.models import (
     content_hash,
     order_key_for,
 )
+from verification.models import Analysis
 
 
 def add_items(
@@ -50,3 +57,59 @@ def add_graders(campaign: Campaign, count: int, *, prefix: str = "grader") -> li
         [Membership(campaign=campaign, user=u, role=Role.GRADER) for u in users]
     )
     return users
+
+
+def add_others_ratings(item: CampaignItem, count: int, *, prefix: str) -> None:
+    """`count` other graders' committed grades of `item` (two issues each, made through
+    `submit_grade`), and as many imported grades and verifier analyses of its proof: what
+    the page or API shows once the viewer may see others' ratings, so that a query per
+    grade, issue or analysis shows up in a query count.
+
+    The item's lease is handed to each grader in turn for their submission, then given back
+    to whoever held it before.
+    """
+    before = CampaignItem.objects.values("lease_holder", "lease_expires_at").get(pk=item.pk)
+    for grader in add_graders(item.campaign, count, prefix=prefix):
+        # Leased directly: the queue would offer this grader another item first.
+        CampaignItem.objects.filter(pk=item.pk).update(
+            lease_holder=grader, lease_expires_at=timezone.now() + timedelta(minutes=5)
+        )
+        grading.submit_grade(
+            CampaignItem.objects.select_related("campaign", "proof").get(pk=item.pk),
+            grader,
+            score="0.5",
+            comment=f"{grader.username} finds a gap",
+            issues=[
+                {"start": 0, "end": 5, "note": "unclear", "severity": "minor"},
+                {"note": "overall too terse", "severity": "fatal"},
+            ],
+            active_seconds=5,
+            submission_key=uuid.uuid4(),
+        )
+    CampaignItem.objects.filter(pk=item.pk).update(
+        lease_holder=before["lease_holder"], lease_expires_at=before["lease_expires_at"]
+    )
+    Grade.objects.bulk_create(
+        [
+            Grade(
+                proof_id=item.proof_id,
+                origin=Grade.Origin.IMPORTED,
+                external_grader=f"{prefix}jury{i}",
+                import_source="tests/grading_support.py",
+                score=Decimal("1"),
+            )
+            for i in range(count)
+        ]
+    )
+    texts = [f"{prefix} analysis {i}: the proof is fine." for i in range(count)]
+    Analysis.objects.bulk_create(
+        [
+            Analysis(
+                proof_id=item.proof_id,
+                text=t,
+                text_hash=hashlib.sha256(t.encode()).hexdigest(),
+                model="verifier",
+            )
+            for t in texts
+        ]
+    )

@@ -20,7 +20,7 @@ from annotate.models import (
     Role,
     Skip,
 )
-from tests.grading_support import add_graders, add_items
+from tests.grading_support import add_graders, add_items, add_others_ratings
 
 pytestmark = pytest.mark.django_db
 
@@ -382,11 +382,17 @@ def test_item_detail_queries_do_not_grow_with_the_campaign(
             item, grader, score="1", comment="", issues=[{"quote": "Proof", "note": "n"}],
             active_seconds=1, submission_key=uuid.uuid4(),
         )  # fmt: skip
+    # Others' grades (with issues), imported grades and analyses of the very item read.
+    add_others_ratings(claimed, extra_items // 20, prefix="other")
     client.force_login(expert)
     call(client, "POST", item_url(claimed, "grade/"), submission())
     with django_assert_max_num_queries(11):
         response = call(client, "GET", item_url(claimed))
-    assert response.status_code == 200 and "others" in response.json()
+    assert response.status_code == 200
+    others = response.json()["others"]
+    assert len(others["grades"]) == extra_items // 20 + 1  # theirs and the expert's own
+    assert all(len(g["issues"]) == 2 for g in others["grades"] if not g["mine"])
+    assert len(others["imported_grades"]) == others["model"]["analyses"] == extra_items // 20
 
 
 @pytest.mark.parametrize("extra_items", [0, 200])
@@ -394,6 +400,7 @@ def test_grade_post_queries_do_not_grow_with_the_campaign(
     client, campaign, expert, claimed, extra_items, django_assert_max_num_queries
 ):
     add_items(campaign, extra_items)
+    add_others_ratings(claimed, extra_items // 50, prefix="other")
     client.force_login(expert)
     issues = [{"quote": "gcd", "note": "n"}, {"start": 0, "end": 6, "note": "m"}]
     call(client, "PUT", item_url(claimed, "draft/"), {"score": 1})

@@ -26,7 +26,7 @@ from annotate.models import (
     Role,
     Skip,
 )
-from tests.grading_support import add_graders, add_items
+from tests.grading_support import add_graders, add_items, add_others_ratings
 
 pytestmark = pytest.mark.django_db
 
@@ -746,12 +746,15 @@ def test_grade_history_is_for_owners(client, expert, outsider, leased):
 # --- query counts: independent of campaign size ------------------------------------------
 
 
-def grow(campaign, n_items: int, n_graders: int) -> None:
-    """More items, more graders, more grades of the grader's item by others."""
+def grow(campaign, n_items: int, n_graders: int, item: CampaignItem | None = None) -> None:
+    """More items, more graders grading them, and (given `item`, the one measured) as many
+    other graders' grades of it, with their issues, imported grades and analyses."""
     add_items(campaign, n_items)
     for grader in add_graders(campaign, n_graders, prefix=f"g{n_items}_"):
         it = grading.claim_next_item(campaign, grader)
         commit(it, grader, score="0.5")
+    if item is not None:
+        add_others_ratings(item, n_graders, prefix=f"o{n_items}_")
 
 
 def lease_to(item, grader) -> None:
@@ -768,7 +771,7 @@ def test_grading_page_query_count_does_not_grow_with_the_campaign(
     Campaign.objects.filter(pk=item.campaign_id).update(overlap=50)
     item.campaign.refresh_from_db()
     add_other_ratings(item, expert2)
-    grow(item.campaign, size, size // 4)
+    grow(item.campaign, size, size // 4, item)
     lease_to(item, expert)
     client.force_login(expert)
     # 2 of them: the grader's progress line (annotate/progress.py `grader_status`).
@@ -776,7 +779,11 @@ def test_grading_page_query_count_does_not_grow_with_the_campaign(
         assert client.get(url("grading_page", item)).status_code == 200
     commit(item, expert)  # after commit the page also shows the other ratings
     with django_assert_max_num_queries(13):
-        assert client.get(url("grading_page", item)).status_code == 200
+        response = client.get(url("grading_page", item))
+    assert response.status_code == 200
+    others = response.context["others"]  # what was measured includes every other rating
+    assert (len(others["grades"]), len(others["imported_grades"])) == (size // 4 + 2, size // 4 + 1)
+    assert response.content.decode().count("finds a gap") == size // 4
 
 
 @pytest.mark.parametrize("size", [0, 40])
@@ -785,7 +792,7 @@ def test_submit_query_count_does_not_grow_with_the_campaign(
 ):
     Campaign.objects.filter(pk=item.campaign_id).update(overlap=50)
     item.campaign.refresh_from_db()
-    grow(item.campaign, size, size // 4)
+    grow(item.campaign, size, size // 4, item)
     lease_to(item, expert)
     text = item.proof.text
     issues = [{"start": 0, "end": 6, "quote": text[:6], "note": "n", "severity": "minor"}] * 5
@@ -801,7 +808,7 @@ def test_autosave_query_count_does_not_grow_with_the_campaign(
 ):
     Campaign.objects.filter(pk=item.campaign_id).update(overlap=50)
     item.campaign.refresh_from_db()
-    grow(item.campaign, size, size // 4)
+    grow(item.campaign, size, size // 4, item)
     lease_to(item, expert)
     client.force_login(expert)
     data = {"score": "1", "comment": "halfway", "issues": "[]", "active_seconds": "5"}
