@@ -1,16 +1,24 @@
-"""Verifier analyses (model-written evaluations of proofs).
+"""Verifier analyses (model-written evaluations of proofs) and the claims they make.
 
-For now analyses arrive only through the importer and are stored raw: the text exactly as
-the model wrote it, with the model and prompt that produced it. Parsing the score and
-running models belong to the model-runs work.
+An analysis keeps the text exactly as the model wrote it, with the model, prompt template
+and sampling that produced it, and what `verification.parsing.parse_analysis` read from it:
+the reasoning section, the score and the parse status. An analysis whose score cannot be
+read is kept with its status (never dropped). Its claims (`Claim`) are the issues it
+raises, each anchored to the passage of the proof it is about (`annotate.anchoring`).
 """
 
 from __future__ import annotations
 
-from django.db import models
-from django.db.models import Q
+from typing import Any
 
+from django.db import models
+from django.db.models import F, Q
+
+from annotate.anchoring import AnchorMethod
 from annotate.models import Proof
+from verification.parsing import ParseStatus, parse_analysis
+
+SCORE_VALUES = ("0", "0.5", "1")
 
 
 class Analysis(models.Model):
@@ -25,6 +33,15 @@ class Analysis(models.Model):
     model = models.CharField(max_length=200, blank=True)
     prompt_version = models.CharField(max_length=100, blank=True)
     sampling = models.JSONField(default=dict, blank=True)
+    # The sampler's reason for stopping ("stop", "length"), when the source says.
+    finish_reason = models.CharField(max_length=20, blank=True)
+    # Read from `text` by `parse_analysis` (see `parsed_fields`); never edited by hand.
+    reasoning = models.TextField(blank=True)
+    score = models.DecimalField(max_digits=2, decimal_places=1, null=True, blank=True)
+    parse_status = models.CharField(
+        max_length=20, choices=ParseStatus.choices, default=ParseStatus.NO_SCORE
+    )
+    parse_detail = models.CharField(max_length=200, blank=True)
     import_source = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -32,6 +49,19 @@ class Analysis(models.Model):
         ordering = ["proof_id", "id"]
         verbose_name_plural = "analyses"
         constraints = [
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__in=SCORE_VALUES),
+                name="analysis_score_on_scale",
+            ),
+            models.CheckConstraint(
+                condition=Q(parse_status__in=ParseStatus.values), name="analysis_parse_status_valid"
+            ),
+            # A score exactly when it was read: no score is ever guessed for a bad parse.
+            models.CheckConstraint(
+                condition=Q(parse_status=ParseStatus.OK, score__isnull=False)
+                | (~Q(parse_status=ParseStatus.OK) & Q(score__isnull=True)),
+                name="analysis_score_iff_parsed",
+            ),
             models.UniqueConstraint(
                 fields=["proof", "model", "prompt_version", "text_hash"],
                 condition=Q(origin="imported"),
@@ -42,3 +72,83 @@ class Analysis(models.Model):
 
     def __str__(self) -> str:
         return f"analysis {self.pk} of proof {self.proof_id} by {self.model or 'unknown model'}"
+
+    @staticmethod
+    def parsed_fields(text: str, finish_reason: str = "") -> dict[str, Any]:
+        """The columns `parse_analysis` fills in, for a new row (ORM or bulk import)."""
+        parsed = parse_analysis(text, finish_reason or None)
+        return {
+            "finish_reason": finish_reason,
+            "reasoning": parsed.reasoning,
+            "score": parsed.score,
+            "parse_status": parsed.status.value,
+            "parse_detail": parsed.detail[:200],
+        }
+
+
+class Claim(models.Model):
+    """One issue an analysis claims, anchored to the passage of the proof it is about.
+
+    `text` is the claim in the verifier's words; `quote` the passage as the verifier quoted
+    it (often not verbatim); `source_start`/`source_end` the verifier's own index span, if
+    it gave one. The anchor is where the passage really is, as W3C selectors (`start`,
+    `end`; `exact`, `prefix`, `suffix`) and how it was found (`anchor_method`, with a
+    similarity `anchor_score` in 0..100 for a fuzzy match). `index_span` anchors are the
+    verifier's indices taken as they are, approximate.
+    """
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="claims")
+    order = models.PositiveSmallIntegerField()
+    text = models.TextField(blank=True)
+    quote = models.TextField(blank=True)
+    category = models.CharField(max_length=100, blank=True)
+    location = models.TextField(blank=True)
+    source_start = models.PositiveIntegerField(null=True, blank=True)
+    source_end = models.PositiveIntegerField(null=True, blank=True)
+    start = models.PositiveIntegerField(null=True, blank=True)
+    end = models.PositiveIntegerField(null=True, blank=True)
+    exact = models.TextField(blank=True)
+    prefix = models.CharField(max_length=64, blank=True)
+    suffix = models.CharField(max_length=64, blank=True)
+    anchor_method = models.CharField(
+        max_length=20, choices=[(m.value, m.value.replace("_", " ")) for m in AnchorMethod]
+    )
+    anchor_score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["analysis_id", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "order"], name="claim_order_unique"),
+            models.CheckConstraint(condition=~Q(text="", quote=""), name="claim_has_content"),
+            models.CheckConstraint(
+                condition=Q(anchor_method__in=[m.value for m in AnchorMethod]),
+                name="claim_anchor_method_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    anchor_method=AnchorMethod.UNANCHORED, start__isnull=True, end__isnull=True
+                )
+                | (
+                    ~Q(anchor_method=AnchorMethod.UNANCHORED)
+                    & Q(start__isnull=False, end__isnull=False, start__lt=F("end"))
+                ),
+                name="claim_anchor_span_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    anchor_method=AnchorMethod.FUZZY,
+                    anchor_score__gte=0,
+                    anchor_score__lte=100,
+                )
+                | (~Q(anchor_method=AnchorMethod.FUZZY) & Q(anchor_score__isnull=True)),
+                name="claim_fuzzy_score_only",
+            ),
+            models.CheckConstraint(
+                condition=Q(source_start__isnull=True, source_end__isnull=True)
+                | Q(source_start__isnull=False, source_end__isnull=False),
+                name="claim_source_span_whole",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"claim {self.order} of analysis {self.analysis_id} ({self.anchor_method})"

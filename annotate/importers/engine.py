@@ -386,6 +386,7 @@ class _Writer:
                         "prompt_version": a.prompt_version,
                         "sampling": a.sampling,
                         "import_source": self.source_name,
+                        **Analysis.parsed_fields(a.text),
                     }
                 )
                 self.result.count("analyses", created=True)
