@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -149,22 +150,33 @@ def test_claim_leases_an_item_and_then_says_nothing_left(client, expert, campaig
     assert response.json()["item"] is None
 
 
-def test_lease_renew_and_release(client, expert, expert2, claimed):
-    client.force_login(expert)
-    response = call(client, "POST", item_url(claimed, "lease/"))
-    assert response.status_code == 200 and response.json()["held"] is True
-    assert call(client, "DELETE", item_url(claimed, "lease/")).status_code == 204
-    claimed.refresh_from_db()
-    assert claimed.lease_holder_id is None
-    client.force_login(expert2)
-    assert (
-        call(client, "POST", f"/api/campaigns/{claimed.campaign_id}/claim/").json()["item"]["id"]
-        == claimed.pk
-    )
-    client.force_login(expert)
-    response = call(client, "POST", item_url(claimed, "lease/"))
-    assert response.status_code == 409
-    assert response.json()["held"] is False
+def test_lease_renew_and_release(client, expert, expert2, item):
+    with time_machine.travel("2026-01-05 09:00Z", tick=False) as clock:
+        claimed = grading.claim_next_item(item.campaign, expert)
+        clock.shift(timedelta(minutes=25))
+        client.force_login(expert2)  # a grader of the campaign, but not the holder
+        response = call(client, "POST", item_url(claimed, "lease/"))
+        assert response.status_code == 409 and response.json()["held"] is False
+        claimed.refresh_from_db()
+        assert claimed.lease_holder_id == expert.pk
+        assert claimed.lease_expires_at == datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+        client.force_login(expert)
+        response = call(client, "POST", item_url(claimed, "lease/"))
+        assert response.status_code == 200 and response.json()["held"] is True
+        # 30 minutes from the renewal, not from the claim.
+        assert response.json()["expires_at"] == "2026-01-05T09:55:00+00:00"
+        claimed.refresh_from_db()
+        assert claimed.lease_expires_at == datetime(2026, 1, 5, 9, 55, tzinfo=UTC)
+        assert call(client, "DELETE", item_url(claimed, "lease/")).status_code == 204
+        claimed.refresh_from_db()
+        assert claimed.lease_holder_id is None
+        client.force_login(expert2)
+        claim = call(client, "POST", f"/api/campaigns/{claimed.campaign_id}/claim/")
+        assert claim.json()["item"]["id"] == claimed.pk
+        client.force_login(expert)
+        response = call(client, "POST", item_url(claimed, "lease/"))
+        assert response.status_code == 409
+        assert response.json()["held"] is False
 
 
 # --- drafts -----------------------------------------------------------------------------------

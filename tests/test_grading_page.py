@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -650,14 +651,21 @@ def test_wrong_statement_flag_is_shown_to_other_graders_and_owners(
 # --- lease heartbeat ---------------------------------------------------------------------
 
 
-def test_lease_heartbeat_renews_the_lease(client, expert, leased):
-    before = leased.lease_expires_at
-    client.force_login(expert)
-    response = client.post(url("grading_lease", leased))
+def test_lease_heartbeat_renews_the_lease(client, expert, expert2, item):
+    with time_machine.travel("2026-01-05 09:00Z", tick=False):
+        grading.claim_next_item(item.campaign, expert)
+    with time_machine.travel("2026-01-05 09:25Z", tick=False):
+        client.force_login(expert2)  # a grader of the campaign, but not the holder
+        assert b"has expired" in client.post(url("grading_lease", item)).content
+        item.refresh_from_db()
+        assert item.lease_holder_id == expert.pk
+        assert item.lease_expires_at == datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+        client.force_login(expert)
+        response = client.post(url("grading_lease", item))
     assert response.status_code == 200
     assert b"expired" not in response.content
-    leased.refresh_from_db()
-    assert leased.lease_expires_at >= before
+    item.refresh_from_db()  # 30 minutes from the heartbeat, not from the claim
+    assert item.lease_expires_at == datetime(2026, 1, 5, 9, 55, tzinfo=UTC)
 
 
 def test_lease_heartbeat_shows_a_banner_when_the_lease_is_lost(client, expert, expert2, leased):

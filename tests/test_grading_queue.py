@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter, defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from channels.layers import InMemoryChannelLayer
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from annotate import grading
@@ -132,7 +134,16 @@ def test_renewing_keeps_the_lease_alive(campaign, expert, expert2):
     with time_machine.travel("2026-01-05 09:00Z", tick=False):
         item = grading.claim_next_item(campaign, expert)
     with time_machine.travel("2026-01-05 09:25Z", tick=False):
+        assert grading.renew_lease(item, expert2) is False  # only the holder renews
+        assert CampaignItem.objects.get(pk=item.pk).lease_expires_at == datetime(
+            2026, 1, 5, 9, 30, tzinfo=UTC
+        )
         assert grading.renew_lease(item, expert) is True
+    held = CampaignItem.objects.get(pk=item.pk)  # 30 minutes from the renewal
+    assert (held.lease_holder_id, held.lease_expires_at) == (
+        expert.pk,
+        datetime(2026, 1, 5, 9, 55, tzinfo=UTC),
+    )
     with time_machine.travel("2026-01-05 09:45Z", tick=False):
         assert grading.claim_next_item(campaign, expert2) is None
 
@@ -351,11 +362,46 @@ def test_progress_event_reaches_the_campaign_group(
     }
 
 
-def test_a_broken_channel_layer_does_not_break_submission(campaign, expert, caplog):
-    from unittest import mock
+class BrokenChannelLayer(InMemoryChannelLayer):
+    """A configured channel layer whose sends fail, as when Redis is down."""
 
-    with mock.patch.object(grading, "get_channel_layer", side_effect=OSError("down")):
-        grading.send_progress(campaign.pk, {"item": 1})
+    sends = 0
+
+    async def group_send(self, group, message):
+        BrokenChannelLayer.sends += 1
+        raise OSError("channel layer down")
+
+
+# transaction=True: the progress event is sent on commit, inside the request, as in
+# production (within a test's transaction on_commit callbacks would never run there).
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("via", ["page", "api"])
+def test_a_broken_channel_layer_does_not_break_submission(
+    client, campaign, expert, settings, caplog, via
+):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": f"{__name__}.{BrokenChannelLayer.__qualname__}"}
+    }
+    BrokenChannelLayer.sends = 0
+    item = grading.claim_next_item(campaign, expert)
+    client.force_login(expert)
+    values = {"score": "0.5", "comment": "fine", "issues": [], "active_seconds": 30}
+    key = str(uuid.uuid4())
+    if via == "page":
+        form = {**values, "issues": "[]", "submission_key": key}
+        response = client.post(reverse("grading_submit", args=[campaign.pk, item.pk]), form)
+        assert response.status_code == 302
+    else:
+        response = client.post(
+            f"/api/campaigns/{campaign.pk}/items/{item.pk}/grade/",
+            {**values, "submission_key": key},
+            content_type="application/json",
+        )
+        assert response.status_code == 201
+    assert BrokenChannelLayer.sends == 1  # the event was attempted, and failed
+    grade = Grade.objects.get(submission_key=key)
+    assert (grade.grader, grade.score) == (expert, Decimal("0.5"))
+    assert CampaignItem.objects.get(pk=item.pk).committed_grades == 1
     assert "could not send progress" in caplog.text
 
 
@@ -439,10 +485,19 @@ def test_campaign_progress_counts_items_and_median_time(big_campaign, expert, ex
         submit(grading.claim_next_item(big_campaign, expert2), expert2, active_seconds=100)
         grading.claim_next_item(big_campaign, expert2)
         progress = grading.campaign_progress(big_campaign)
+    # expert graded items 1–3 of the queue; expert2 completed item 1 and holds item 2. So:
+    # item 1 complete, item 2 in progress, item 3 partly graded, items 4 and 5 untouched.
+    by_state = Counter(
+        "complete" if i.committed_grades >= 2 else "in_progress" if i.lease_holder_id
+        else "partial" if i.committed_grades else "untouched"
+        for i in CampaignItem.objects.filter(campaign=big_campaign)
+    )  # fmt: skip
+    assert by_state == {"complete": 1, "in_progress": 1, "partial": 1, "untouched": 2}
     assert progress["items"] == 5
     assert progress["complete"] == 1
     assert progress["in_progress"] == 1
-    assert progress["untouched"] + progress["partial"] == 3
+    assert progress["partial"] == 1
+    assert progress["untouched"] == 2
     assert progress["grades"] == 4
     assert progress["median_active_seconds"] == 40
     by_name = {g["username"]: g for g in progress["graders"]}
