@@ -34,6 +34,10 @@ class CampaignCounts:
     def percent(self) -> int:
         return percent(self.grades_done, self.grades_needed)
 
+    @property
+    def percent_text(self) -> str:
+        return percent_text(self.grades_done, self.grades_needed)
+
 
 @dataclass(frozen=True)
 class GraderStatus:
@@ -81,6 +85,12 @@ def rough_duration(seconds: float | None) -> str:
 def percent(part: int, whole: int) -> int:
     """Rounded down, so 99.6 % done never reads as 100 %."""
     return 100 * part // whole if whole else 0
+
+
+def percent_text(part: int, whole: int) -> str:
+    """Like `percent`, but "<1 %" once there is any grade: a started campaign never reads 0 %."""
+    share = percent(part, whole)
+    return "<1 %" if share == 0 and part > 0 else f"{share} %"
 
 
 def _counted_grades(campaign: Campaign) -> Least:
@@ -160,6 +170,7 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> dic
     counts["grades_done"] = counts["grades_done"] or 0
     counts["grades_needed"] = counts["items"] * campaign.overlap
     counts["percent"] = percent(counts["grades_done"], counts["grades_needed"])
+    counts["percent_text"] = percent_text(counts["grades_done"], counts["grades_needed"])
     counts["partial"] = (
         counts["items"] - counts["complete"] - counts["in_progress"] - counts["untouched"]
     )

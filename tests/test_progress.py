@@ -296,3 +296,10 @@ def test_progress_page_and_its_live_part_are_for_owners(client, campaign, expert
     assert client.get(path, headers=headers).status_code == 404
     client.force_login(expert)
     assert client.get(path, headers=headers).status_code == 403
+
+
+def test_a_started_campaign_never_reads_zero_percent():
+    assert progress.percent_text(0, 168) == "0 %"
+    assert progress.percent_text(1, 168) == "<1 %"
+    assert progress.percent_text(167, 168) == "99 %"
+    assert progress.percent_text(0, 0) == "0 %"
