@@ -303,3 +303,13 @@ def test_a_started_campaign_never_reads_zero_percent():
     assert progress.percent_text(1, 168) == "<1 %"
     assert progress.percent_text(167, 168) == "99 %"
     assert progress.percent_text(0, 0) == "0 %"
+
+
+def test_progress_page_links_each_latest_grade_to_its_item_page(
+    client, campaign, items, owner, expert
+):
+    grade(items[2], expert)
+    client.force_login(owner)
+    html = client.get(reverse("grading_progress", args=[campaign.pk])).content.decode()
+    recent = html[html.index('id="recent-grades"') :]
+    assert reverse("item_detail", args=[campaign.pk, items[2].pk]) in recent

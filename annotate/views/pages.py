@@ -15,14 +15,14 @@ from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from annotate import flags, grading, progress
 from annotate.access import campaigns_for, get_campaign_for_member, get_item_for_member
-from annotate.models import Grade, Role, Skip
+from annotate.models import CampaignItem, Grade, Role, Skip
 from annotate.views.grading import duration_text, score_text
 
 ITEMS_PER_PAGE = 50
@@ -126,10 +126,12 @@ def campaign_progress(request: HttpRequest, campaign_id: int) -> HttpResponse:
     graders = [
         {**g, "median_text": duration_text(g["median_active_seconds"])} for g in stats["graders"]
     ]
+    item_of_proof = CampaignItem.objects.filter(campaign=campaign, proof=OuterRef("proof"))
     recent = (
         Grade.objects.made_in_app()
         .for_campaign(campaign)
         .select_related("grader", "proof__problem")
+        .annotate(campaign_item_id=Subquery(item_of_proof.values("pk")[:1]))
         .order_by("-updated_at", "-id")[:RECENT_ROWS]
     )
     skips = (
