@@ -7,15 +7,19 @@ rows must be committed to be seen there. Each scenario runs in one event loop
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.test import Client
+from django.urls import reverse
 
+from annotate import grading
 from annotate.consumers import campaign_group
-from annotate.models import Campaign
+from annotate.models import Campaign, Grade
 from proofdesk.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,3 +121,52 @@ def test_progress_travels_through_redis(campaign, expert, redis_url, settings):
     }
     assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
     assert receive_progress(campaign, expert) == {"type": "progress", "complete": 3, "total": 5}
+
+
+@pytest.fixture(params=["in-memory", "redis"])
+def channel_layer(request, settings) -> str:
+    """Each of the channel layers production uses: in-memory (no REDIS_URL), and Redis
+    (skipped without REDIS_URL, mandatory in CI)."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [url], "prefix": "proofdesk-test"},
+            }
+        }
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return request.param
+
+
+def test_a_grade_submitted_on_the_page_reaches_a_watching_member(
+    campaign, owner, expert, channel_layer
+):
+    """The whole path: the grading form's POST commits the grade, its on-commit event goes
+    through the channel layer to the consumer, and the owner's socket gets the frame."""
+    watcher = session_cookie(owner)
+    item = grading.claim_next_item(campaign, expert)
+    grader = Client()
+    grader.force_login(expert)
+    key = str(uuid.uuid4())
+    form = {"score": "0.5", "comment": "Zebra", "issues": "[]", "active_seconds": "30"}
+
+    def submit() -> int:
+        url = reverse("grading_submit", args=[campaign.pk, item.pk])
+        return grader.post(url, {**form, "submission_key": key}).status_code
+
+    async def scenario():
+        ws = communicator(campaign, [ORIGIN, watcher])
+        assert (await ws.connect(timeout=TIMEOUT))[0]
+        try:
+            status = await sync_to_async(submit)()
+            return status, await ws.receive_json_from(timeout=TIMEOUT)
+        finally:
+            await ws.disconnect()
+
+    status, frame = async_to_sync(scenario)()
+    assert status == 302
+    assert Grade.objects.get(submission_key=key).grader == expert
+    # Counts only: no score, no comment, nobody's name (watchers may be graders of the item).
+    assert frame == {"type": "progress", "item": item.pk, "committed_grades": 1, "overlap": 2}
