@@ -8,8 +8,8 @@ that campaign. The rule, used by every page and the API:
 2. Anyone else sees nothing of it: not the note, not the name, not the other campaign.
    Campaigns share problems, not people: a grader of campaign A must not learn who grades
    campaign B, nor what B's graders wrote.
-3. The one exception: owners of a campaign see *how many* open flags the same problem has
-   in other campaigns (a number, nothing else), so a wrong statement can be noticed and
+3. The one exception: owners of a campaign see *in how many* other campaigns the same
+   problem has an open flag (a number, nothing else), so a wrong statement can be noticed and
    fixed once for everyone without anyone's note or name crossing over.
 """
 
@@ -39,9 +39,11 @@ def campaign_flags(campaign: Campaign) -> QuerySet[ProblemFlag]:
 
 
 def flagged_elsewhere(campaign: Campaign | int, problem: Problem | int) -> int:
-    """Rule 3: how many open flags the problem has in other campaigns (for owners only)."""
+    """Rule 3: in how many other campaigns the problem has an open flag (for owners only)."""
     return (
         ProblemFlag.objects.filter(problem=problem, resolved=False)
         .exclude(campaign=campaign)
+        .values("campaign")
+        .distinct()
         .count()
     )

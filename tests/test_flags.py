@@ -115,6 +115,10 @@ def test_flag_queries_follow_the_rule(campaign, other_campaign, flag_in_b):
     assert list(flags.campaign_flags(campaign)) == []
     assert flags.flagged_elsewhere(campaign, problem) == 1
     assert flags.flagged_elsewhere(other_campaign, problem) == 0
-    ProblemFlag.objects.filter(pk=flag_in_b.pk).update(resolved=True)
+    # A second raiser in B: still one other campaign.
+    second = other_campaign.memberships.get(role=Role.OWNER).user
+    ProblemFlag.objects.create(problem=problem, campaign=other_campaign, raised_by=second)
+    assert flags.flagged_elsewhere(campaign, problem) == 1
+    ProblemFlag.objects.filter(problem=problem).update(resolved=True)
     assert flags.flagged_elsewhere(campaign, problem) == 0
     assert list(flags.open_flags(other_campaign, problem)) == []
