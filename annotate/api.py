@@ -7,7 +7,7 @@ is written; a stale edit or a lost lease is a 409.
 
     POST   /api/campaigns/<id>/claim/                      next item for me (or null)
     GET    /api/campaigns/<id>/items/<item>/               the item as a grader sees it
-    PUT    /api/campaigns/<id>/items/<item>/draft/         autosave
+    PUT    /api/campaigns/<id>/items/<item>/draft/         autosave (newest `revision` wins)
     POST   /api/campaigns/<id>/items/<item>/grade/         submit (idempotent by submission_key)
     POST   /api/campaigns/<id>/items/<item>/skip/          skip with a reason
     POST   /api/campaigns/<id>/items/<item>/lease/         renew my lease
@@ -15,6 +15,7 @@ is written; a stale edit or a lost lease is a 409.
     GET    /api/campaigns/<id>/progress/                   owners
     GET    /api/grades/<id>/                               the grader, owners, adjudicators
     PATCH  /api/grades/<id>/                               the grader, with the `version` seen
+                                                           (changing nothing keeps the version)
     GET    /api/grades/<id>/history/                       owners
 """
 
@@ -82,6 +83,7 @@ def draft_json(draft: GradeDraft) -> dict[str, Any]:
         "comment": draft.comment,
         "issues": draft.issues,
         "active_seconds": draft.active_seconds,
+        "revision": draft.revision,
         "updated_at": draft.updated_at.isoformat() if draft.updated_at else None,
     }
 
@@ -194,9 +196,14 @@ def draft(request: Request, campaign_id: int, item_id: int) -> Response:
             comment=data.get("comment"),
             issues=data.get("issues"),
             active_seconds=data.get("active_seconds"),
+            revision=data.get("revision"),
+            base_revision=data.get("base_revision"),
+            tab=data.get("tab", ""),
         )
     except grading.GradingError as exc:
         raise _invalid(exc) from exc
+    except grading.StaleDraft as exc:
+        return _conflict(str(exc), revision=exc.revision, other_tab=exc.other_tab)
     except grading.NotClaimed as exc:
         return _conflict(str(exc))
     return Response(draft_json(saved))

@@ -25,7 +25,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Q, QuerySet
+from django.db.models import Exists, F, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotate.consumers import campaign_group
@@ -71,14 +71,48 @@ class GradingError(ValueError):
 
 
 class StaleEdit(Exception):
-    """The grade changed since the editor loaded it; nothing was written."""
+    """The grade changed since the editor loaded it; nothing was written.
 
-    def __init__(self, current_version: int) -> None:
+    `by_editor` says whether the editor made that change themselves (another tab of
+    theirs), so the message blames "you, in another tab" rather than "someone else".
+    """
+
+    def __init__(self, current_version: int, *, by_editor: bool = False) -> None:
+        who = "by you in another tab" if by_editor else "by someone else"
         super().__init__(
-            f"This grade was changed by someone else (now version {current_version}). "
+            f"This grade was changed {who} (now version {current_version}). "
             "Reload it and apply your change again."
         )
         self.current_version = current_version
+        self.by_editor = by_editor
+
+
+class StaleDraft(Exception):
+    """The server holds a draft this write must not replace; nothing was written.
+
+    `other_tab`: the newer draft came from another tab of the same grader (drafts belong
+    to one grader, so it is never someone else's). `revision`: the draft the server keeps.
+    """
+
+    def __init__(self, revision: int, *, other_tab: bool) -> None:
+        if other_tab:
+            message = (
+                "You changed this draft in another tab; reload to see that version "
+                "(nothing was overwritten)."
+            )
+        else:
+            message = "The server already has a newer draft of this proof; nothing was overwritten."
+        super().__init__(message)
+        self.revision = revision
+        self.other_tab = other_tab
+
+
+class AlreadyGraded(GradingError):
+    """A new grade of an item the grader already graded (e.g. from a stale tab)."""
+
+    def __init__(self, grade: Grade) -> None:
+        super().__init__("score", "You have already graded this proof; edit that grade.")
+        self.grade = grade
 
 
 class NotClaimed(Exception):
@@ -151,6 +185,31 @@ def parse_active_seconds(value: Any) -> int:
     if not 0 <= seconds <= MAX_ACTIVE_SECONDS:
         raise GradingError("active_seconds", "Active time is out of range.")
     return seconds
+
+
+MAX_REVISION = 2**62
+
+
+def parse_revision(value: Any, field: str = "revision") -> int | None:
+    """A draft revision: a whole number made by the page (None when not sent)."""
+    if value is None or value == "":
+        return None
+    revision: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        revision = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        revision = int(value.strip())
+    if revision is None or not 0 <= revision <= MAX_REVISION:
+        raise GradingError(field, "The draft revision must be a whole number.")
+    return revision
+
+
+def parse_tab(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 64:
+        raise GradingError("tab", "The tab id must be text of at most 64 characters.")
+    return value
 
 
 def parse_submission_key(value: Any) -> uuid.UUID:
@@ -417,14 +476,39 @@ def skip_item(item: CampaignItem, grader, reason: str, note: str = "") -> Skip:
 
 
 def save_draft(
-    item: CampaignItem, grader, *, score: Any, comment: Any, issues: Any, active_seconds: Any
+    item: CampaignItem,
+    grader,
+    *,
+    score: Any,
+    comment: Any,
+    issues: Any,
+    active_seconds: Any,
+    revision: Any = None,
+    base_revision: Any = None,
+    tab: Any = "",
 ) -> GradeDraft:
-    """Autosave: one upsert statement (two racing autosaves cannot collide).
+    """Autosave: keep the newest draft, never a stale one.
 
     Only the lease holder may start a draft (the lease may have lapsed if nobody took the
     item since); a grader who already has a draft may keep saving it. Otherwise a draft
     would be a back door around the queue, since a draft entitles its grader to submit.
+
+    1. Lock the item row, as `submit_grade` does, then read in a statement of its own (a
+       fresh snapshot: subqueries of the locking statement would see the rows from before
+       it waited) whether the grader has graded it, and the stored draft's revision and
+       tab. Under the lock a submission cannot commit between this check and the write
+       (which would otherwise leave a stale draft next to the committed grade).
+    2. `revision` (made by the page, only ever growing) orders writes: an older one than
+       the stored draft is refused with `StaleDraft` (a late flush of a page that was
+       reloaded meanwhile loses to what the new page saved), an equal one is a retry and
+       writes nothing. Without a revision (API clients), the write is the newest.
+    3. `base_revision` is the draft this tab last saw: when another tab has written since,
+       the write is refused (`StaleDraft(other_tab=True)`) rather than overwriting it.
+    4. One upsert writes the draft.
     """
+    new_revision = parse_revision(revision)
+    base = parse_revision(base_revision, "base_revision")
+    tab_id = parse_tab(tab)
     draft = GradeDraft(
         item=item,
         grader=grader,
@@ -432,27 +516,47 @@ def save_draft(
         comment=parse_comment(comment),
         issues=issue_snapshot(parse_issues(issues, item.proof.text)),
         active_seconds=parse_active_seconds(active_seconds),
+        tab=tab_id,
     )
-    # The three checks in one query: graded already? holding the lease? a draft already?
-    state = (
-        CampaignItem.objects.filter(pk=item.pk)
-        .annotate(
-            graded=Exists(_own_grades(item, grader)),
-            has_draft=Exists(GradeDraft.objects.filter(item=item, grader=grader)),
+    stored = GradeDraft.objects.filter(item=item, grader=grader)
+    with transaction.atomic():
+        locked = CampaignItem.objects.select_for_update().filter(pk=item.pk)
+        holder = locked.values_list("lease_holder_id", flat=True).first()
+        state = (
+            CampaignItem.objects.filter(pk=item.pk)
+            .annotate(
+                graded=Exists(_own_grades(item, grader)),
+                draft_revision=Subquery(stored.values("revision")[:1]),
+                draft_tab=Subquery(stored.values("tab")[:1]),
+            )
+            .values("graded", "draft_revision", "draft_tab")
+            .first()
         )
-        .values("lease_holder_id", "graded", "has_draft")
-        .first()
-    )
-    if state is not None and state["graded"]:
-        raise NotClaimed("You have already graded this proof; edit that grade instead.")
-    if state is None or not (state["lease_holder_id"] == grader.pk or state["has_draft"]):
-        raise NotClaimed("This item is not leased to you; claim it again to grade it.")
-    GradeDraft.objects.bulk_create(
-        [draft],
-        update_conflicts=True,
-        unique_fields=["item", "grader"],
-        update_fields=["score", "comment", "issues", "active_seconds", "updated_at"],
-    )
+        if state is not None and state["graded"]:
+            raise NotClaimed("You have already graded this proof; edit that grade instead.")
+        stored_revision = None if state is None else state["draft_revision"]
+        if state is None or not (holder == grader.pk or stored_revision is not None):
+            raise NotClaimed("This item is not leased to you; claim it again to grade it.")
+        if new_revision is None:
+            new_revision = (stored_revision or 0) + 1
+        elif stored_revision is not None:
+            other_tab = bool(state["draft_tab"]) and bool(tab_id) and state["draft_tab"] != tab_id
+            if new_revision < stored_revision:
+                raise StaleDraft(stored_revision, other_tab=other_tab)
+            if new_revision == stored_revision:
+                draft.revision = new_revision
+                return draft  # a retry of a write that arrived (or a beacon and its resend)
+            if other_tab and base is not None and base != stored_revision:
+                raise StaleDraft(stored_revision, other_tab=True)
+        draft.revision = new_revision
+        GradeDraft.objects.bulk_create(
+            [draft],
+            update_conflicts=True,
+            unique_fields=["item", "grader"],
+            update_fields=[
+                "score", "comment", "issues", "active_seconds", "revision", "tab", "updated_at"
+            ],
+        )  # fmt: skip
     return draft
 
 
@@ -498,7 +602,7 @@ def _replay_or_refuse(submission_key: uuid.UUID, item: CampaignItem, grader) -> 
     if replayed is not None:
         return _check_replay(replayed, item, grader)
     if found:
-        raise GradingError("score", "You have already graded this proof; edit that grade.")
+        raise AlreadyGraded(found[0])
     return None
 
 
@@ -612,6 +716,9 @@ def edit_grade(
        so exactly one of two edits made from the same version wins.
     3. Zero rows updated: `StaleEdit` with the current version; nothing was written.
        Otherwise replace the issues and write the history row, in the same transaction.
+
+    An edit that changes nothing (same score, comment and issues as now) writes nothing
+    and keeps the version, whatever version it names: there is nothing to overwrite.
     """
     if isinstance(expected_version, bool):
         raise GradingError("version", "The version you edited is required.")
@@ -624,9 +731,15 @@ def edit_grade(
     new_issues = parse_issues(issues, grade.proof.text)
     with transaction.atomic():
         current = Grade.objects.get(pk=grade.pk)
-        if current.version != expected:
-            raise StaleEdit(current.version)
         old_issues = issue_snapshot(list(current.issues.all()))
+        if (current.score, current.comment, old_issues) == (
+            new_score,
+            new_comment,
+            issue_snapshot(new_issues),
+        ):
+            return current
+        if current.version != expected:
+            raise _stale(current, editor)
         updated = Grade.objects.filter(pk=grade.pk, version=expected).update(
             score=new_score,
             comment=new_comment,
@@ -634,7 +747,7 @@ def edit_grade(
             updated_at=timezone.now(),
         )
         if not updated:
-            raise StaleEdit(Grade.objects.values_list("version", flat=True).get(pk=grade.pk))
+            raise _stale(Grade.objects.get(pk=grade.pk), editor)
         GradeIssue.objects.filter(grade=grade).delete()
         GradeIssue.objects.bulk_create(_issue_rows(grade, new_issues))
         GradeHistory.objects.create(
@@ -650,6 +763,16 @@ def edit_grade(
         )
     grade.refresh_from_db()
     return grade
+
+
+def _stale(current: Grade, editor) -> StaleEdit:
+    """`StaleEdit` naming who made the current version (the editor, or someone else)."""
+    last_by = (
+        GradeHistory.objects.filter(grade_id=current.pk, version=current.version)
+        .values_list("changed_by_id", flat=True)
+        .first()
+    )
+    return StaleEdit(current.version, by_editor=last_by == editor.pk)
 
 
 # --- blind mode --------------------------------------------------------------------------

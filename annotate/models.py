@@ -441,6 +441,13 @@ class GradeDraft(models.Model):
     comment = models.TextField(blank=True)
     issues = models.JSONField(default=list, blank=True)
     active_seconds = models.PositiveIntegerField(default=0)
+    # Made by the page that wrote it (milliseconds since the epoch times 1000 plus a per-tab
+    # counter), so it only grows: the server keeps the newest draft and refuses an older one
+    # (a page loaded before a late flush of the previous page must not overwrite it).
+    revision = models.BigIntegerField(default=0)
+    # A random id per browser tab: a write from another tab than the last one, made without
+    # having seen the last one's draft, is refused instead of silently overwriting it.
+    tab = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -205,6 +205,19 @@ def test_invalid_draft_is_400_and_keeps_the_last_good_one(client, expert, claime
     assert GradeDraft.objects.get().comment == "good"
 
 
+def test_an_older_draft_revision_is_409_and_keeps_the_newer(client, expert, claimed):
+    client.force_login(expert)
+    newer = call(client, "PUT", item_url(claimed, "draft/"), {"comment": "new", "revision": 20})
+    assert newer.status_code == 200 and newer.json()["revision"] == 20
+    older = call(client, "PUT", item_url(claimed, "draft/"), {"comment": "old", "revision": 10})
+    assert older.status_code == 409
+    assert (older.json()["revision"], older.json()["other_tab"]) == (20, False)
+    assert GradeDraft.objects.get().comment == "new"
+    # Without a revision (a plain API client) the write is the newest.
+    plain = call(client, "PUT", item_url(claimed, "draft/"), {"comment": "plain"})
+    assert plain.status_code == 200 and plain.json()["revision"] == 21
+
+
 def test_draft_for_an_item_leased_to_someone_else_is_409(client, expert2, claimed):
     client.force_login(expert2)
     response = call(client, "PUT", item_url(claimed, "draft/"), {"score": 1})
@@ -317,13 +330,22 @@ def test_edit_with_the_current_version(client, expert, my_grade):
     assert (body["version"], body["score"], body["comment"]) == (2, 0.5, "Looks right.")
 
 
+def test_an_edit_that_changes_nothing_keeps_the_version(client, expert, my_grade):
+    url = f"/api/grades/{my_grade['id']}/"
+    same = {"version": 1, "score": my_grade["score"], "comment": my_grade["comment"]}
+    response = call(client, "PATCH", url, same)
+    assert response.status_code == 200
+    assert response.json()["version"] == 1
+    assert (Grade.objects.get().version, GradeHistory.objects.count()) == (1, 1)
+
+
 def test_stale_edit_is_409_and_overwrites_nothing(client, expert, my_grade):
     url = f"/api/grades/{my_grade['id']}/"
     assert call(client, "PATCH", url, {"version": 1, "score": 0}).status_code == 200
     response = call(client, "PATCH", url, {"version": 1, "score": 0.5, "comment": "late"})
     assert response.status_code == 409
     assert response.json()["current_version"] == 2
-    assert "changed" in response.json()["detail"]
+    assert "changed by you in another tab" in response.json()["detail"]
     grade = Grade.objects.get()
     assert (grade.version, grade.score, grade.comment) == (2, Decimal("0"), "Looks right.")
 

@@ -135,31 +135,40 @@ def test_grader_grades_three_proofs_with_the_keyboard_and_anchors_an_issue(
     page.keyboard.press("0")
     with page.expect_navigation():
         page.keyboard.press("Enter")
+    # Submit moved on to the next proof; the committed one is a link away.
+    second_url = page.url.split("?")[0]
+    assert page.locator("#committed-link").is_visible()
+    assert page.locator("input[name=submission_key]").count() == 1  # a new proof to grade
+    with page.expect_navigation():
+        page.locator("#committed-link a").click()
     first_url = page.url
+    assert first_url.split("?")[0] != second_url
 
-    # Reloaded (and reloaded again): the issue is highlighted where it was anchored.
-    page.reload()
+    # The committed grade: the issue is highlighted where it was anchored, read-only.
     wait_rendered(page)
     mark = page.locator("mark.issue")
     assert mark.count() == 1
     assert mark.inner_text() == PASSAGE
     assert "fatal" in mark.get_attribute("class")
     assert page.locator("input[name=score][value='0']").is_checked()
+    assert page.locator("#committed-state").inner_text().startswith("Committed grade — version 1")
 
-    # Two more proofs: 5 (= 0.5) then Enter, 1 then Ctrl+Enter.
+    # n from the committed proof: the proof claimed next. 5 (= 0.5) then Enter, 1 then
+    # Ctrl+Enter, each submission opening the next proof by itself.
+    with page.expect_navigation():
+        page.keyboard.press("n")
+    assert page.url.split("?")[0] == second_url
     for key, submit in (("5", "Enter"), ("1", "Control+Enter")):
-        with page.expect_navigation():
-            page.keyboard.press("n")
-        assert page.url != first_url
         wait_rendered(page)
         page.keyboard.press(key)
         with page.expect_navigation():
             page.keyboard.press(submit)
-        assert page.locator("#others").count() == 1  # committed: others revealed
+        assert page.locator("#committed-link").is_visible()
 
+    assert page.locator("#nothing-left").is_visible()  # all three graded
     with page.expect_navigation():
-        page.keyboard.press("n")
-    assert page.locator("#nothing-left").is_visible()
+        page.locator("#committed-link a").click()
+    assert page.locator("#others").count() == 1  # committed: others revealed
     browser.assert_clean()
 
     grades = run_orm(
@@ -394,7 +403,7 @@ def test_leaving_a_changed_edit_unsaved_asks_first(browser, three_items, expert)
     page.on("dialog", on_dialog)
     browser.goto("/")  # nothing changed: leaves without asking
     assert asked == []
-    browser.goto(path)
+    browser.goto(path + "?edit=1")  # the edit form, opened on purpose (e, or the link)
     page.keyboard.press("0")  # a change, not saved
     page.keyboard.press("n")
     for _ in range(50):  # the prompt comes asynchronously: wait up to 5 s for it
@@ -402,7 +411,7 @@ def test_leaving_a_changed_edit_unsaved_asks_first(browser, three_items, expert)
             break
         page.wait_for_timeout(100)
     assert asked == ["beforeunload"]
-    assert page.url.endswith(path)  # still here, the change still on screen
+    assert page.url.endswith(path + "?edit=1")  # still here, the change still on screen
     assert page.locator("input[name=score][value='0']").is_checked()
     assert run_orm(lambda: Grade.objects.get(grader=expert).score) == Decimal("1")
     browser.assert_clean()
@@ -425,4 +434,155 @@ def test_a_dialog_opened_again_at_once_keeps_its_focus(browser, three_items, exp
     assert focused == "issue-passage"
     page.keyboard.type("kept")
     assert page.locator("#issue-passage").input_value() == "kept"
+    browser.assert_clean()
+
+
+# --- submit advances; drafts survive reloads, other tabs and signed-out sessions -----------
+
+
+def draft_comment(grader) -> str | None:
+    draft = GradeDraft.objects.filter(grader=grader).first()
+    return draft.comment if draft else None
+
+
+def wait_for_server(page, read, expected, seconds: float = 10) -> object:
+    """Poll the database (through `run_orm`) until `read()` gives `expected`."""
+    value = None
+    for _ in range(int(seconds * 10)):
+        value = run_orm(read)
+        if value == expected:
+            break
+        page.wait_for_timeout(100)
+    return value
+
+
+def test_submit_opens_the_next_proof_and_the_next_keys_leave_the_committed_grade_alone(
+    browser, three_items, expert
+):
+    page, first = open_claimed(browser, three_items[0].campaign, expert)
+    page.keyboard.press("5")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith(f"?committed={first.pk}")  # the next proof, a link back
+    assert page.locator("#committed-link").is_visible()
+    wait_rendered(page)
+    page.keyboard.press("1")  # meant for this proof, and it goes to this proof
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+    def first_grade() -> tuple:
+        g = Grade.objects.get(grader=expert, proof_id=first.proof_id)
+        return g.score, g.version, g.history.count()
+
+    assert run_orm(first_grade) == (Decimal("0.5"), 1, 1)
+
+    # Back on the committed proof: read-only; 1 and Enter do nothing until e opens the edit.
+    browser.goto(f"/campaigns/{first.campaign_id}/grade/{first.pk}/")
+    wait_rendered(page)
+    assert "Committed grade — version 1" in page.locator("#committed-state").inner_text()
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)  # a navigation, had there been one, would have started
+    assert page.url.endswith(f"/grade/{first.pk}/")
+    assert page.locator("input[name=score][value='0.5']").is_checked()
+    assert "Press e to edit" in page.locator("#draft-status").inner_text()
+    with page.expect_navigation():
+        page.keyboard.press("e")
+    assert "Editing the committed grade" in page.locator("#committed-state").inner_text()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # nothing changed: nothing written
+    assert "Nothing changed; the grade stays at version 1" in page.locator(".messages").inner_text()
+    assert run_orm(first_grade) == (Decimal("0.5"), 1, 1)
+    browser.assert_clean()
+
+
+def test_text_typed_just_before_a_reload_is_there_after_it_and_on_the_server(
+    browser, three_items, expert
+):
+    item = grading.claim_next_item(three_items[0].campaign, expert)
+    grading.save_draft(item, expert, score="1", comment="Old draft.", issues=[], active_seconds=3)
+    page = browser.page
+    browser.login(expert)
+    browser.goto(f"/campaigns/{item.campaign_id}/grade/{item.pk}/")
+    wait_rendered(page)
+
+    flushes: list[str] = []
+
+    def lose_the_first_flush(route) -> None:
+        # The flush at unload is lost (network gone, or it lands after the next page drew):
+        # what was typed must still survive.
+        if not flushes:
+            flushes.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/draft/", lose_the_first_flush)
+    page.keyboard.press("c")  # the caret goes to the end: the new words follow the old
+    page.keyboard.type(" Then typed and reloaded at once.")
+    page.reload()  # well within the 3 s autosave delay
+    wait_rendered(page)
+    typed = "Old draft. Then typed and reloaded at once."
+    assert page.locator("#comment").input_value() == typed
+    assert wait_for_server(page, lambda: draft_comment(expert), typed) == typed
+    assert flushes  # the lost flush really happened
+    browser.log.clear()  # the aborted flush was the point
+    page.reload()
+    wait_rendered(page)
+    assert page.locator("#comment").input_value() == typed
+    browser.assert_clean()
+
+
+def test_a_second_tab_on_the_same_proof_is_warned_and_overwrites_nothing(
+    browser, three_items, expert
+):
+    page, claimed = open_claimed(browser, three_items[0].campaign, expert)
+    other = page.context.new_page()
+    other.goto(browser.url(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/"))
+    wait_rendered(other)
+    other.locator("#other-tab").wait_for(state="visible")
+    page.locator("#other-tab").wait_for(state="visible")
+
+    page.keyboard.press("c")
+    page.keyboard.type("From the first tab")
+    page.wait_for_function(
+        "document.getElementById('draft-status').textContent.includes('Draft saved')"
+    )
+    other.keyboard.press("c")
+    other.keyboard.type("From the second tab")
+    other.wait_for_function(
+        "document.getElementById('draft-status').textContent.includes('another tab')"
+    )
+    status = other.locator("#draft-status").inner_text()
+    assert "You changed this draft in another tab" in status
+    assert "someone else" not in status.lower()
+    assert run_orm(lambda: draft_comment(expert)) == "From the first tab"
+    other.close()
+    browser.log.clear()  # the other tab's refused draft (409) was the point
+
+
+def test_an_expired_session_keeps_the_draft_and_sends_it_after_login(browser, three_items, expert):
+    from tests.conftest import PASSWORD
+
+    page, claimed = open_claimed(browser, three_items[0].campaign, expert)
+    page.context.clear_cookies(name="sessionid")  # the session expires
+    page.keyboard.press("c")
+    page.keyboard.type("Typed after the session ended")
+    page.locator("#signed-out").wait_for(state="visible", timeout=20_000)
+    status = page.locator("#draft-status")
+    assert "Signed out — your draft is kept in this browser" in status.inner_text()
+    assert status.locator("form, input").count() == 0  # no login page swapped into it
+    assert run_orm(lambda: draft_comment(expert)) is None
+
+    with page.expect_navigation():
+        page.locator("#signed-out a").click()
+    page.fill("input[name=username]", expert.get_username())
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("form.login button[type=submit]")
+    assert page.url.endswith(f"/grade/{claimed.pk}/")  # back on the proof
+    wait_rendered(page)
+    typed = "Typed after the session ended"
+    assert page.locator("#comment").input_value() == typed
+    assert wait_for_server(page, lambda: draft_comment(expert), typed) == typed
     browser.assert_clean()

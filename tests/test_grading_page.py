@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -233,6 +236,38 @@ def test_grading_page_opens_in_edit_mode_after_commit(client, expert, leased):
     assert re.search(r'value="0\.5" checked', html)
 
 
+def test_a_committed_grade_is_read_only_until_edit_is_opened(client, expert, leased):
+    commit(leased, expert, score="0.5")
+    client.force_login(expert)
+    html = client.get(url("grading_page", leased)).content.decode()
+    assert "Committed grade — version 1" in html
+    assert re.search(r'<fieldset class="grade-fields" id="grade-fields" disabled>', html)
+    assert 'id="submit-button"' not in html  # Enter has nothing to submit
+    assert 'id="edit-link"' in html and 'aria-keyshortcuts="e"' in html
+    html = client.get(url("grading_page", leased) + "?edit=1").content.decode()
+    assert "Editing the committed grade — version 1" in html
+    assert 'id="grade-fields" disabled' not in html
+    assert 'id="submit-button"' in html and "Save edit" in html
+
+
+def test_other_ratings_come_before_the_proof_once_committed(client, expert, expert2, item):
+    add_other_ratings(item, expert2)
+    commit(item, expert)
+    client.force_login(expert)
+    html = client.get(url("grading_page", item)).content.decode()
+    assert html.index('id="others"') < html.index('id="proof-text"')
+
+
+def test_the_proof_being_graded_offers_no_next_or_back_link(client, expert, leased):
+    """n before committing does not reload the same proof: there is no "next" to go to
+    (the help says so), and no "Back to my current proof" link while on it."""
+    client.force_login(expert)
+    html = client.get(url("grading_page", leased)).content.decode()
+    assert "Back to my current proof" not in html
+    assert 'id="next-form"' not in html
+    assert "a proof being graded is submitted or skipped first" in html
+
+
 def test_grading_page_of_another_campaign_is_not_found(client, expert, leased, owner):
     other = Campaign.objects.create(name="Other", created_by=owner)
     Membership.objects.create(campaign=other, user=expert, role=Role.GRADER)
@@ -330,8 +365,8 @@ def test_blind_page_reveals_other_grades_and_model_scores_after_commit(
     add_other_ratings(item, expert2)
     grading.claim_next_item(item.campaign, expert)
     client.force_login(expert)
-    response = client.post(url("grading_submit", item), submit_data(score="1"), follow=True)
-    html = response.content.decode()
+    assert client.post(url("grading_submit", item), submit_data(score="1")).status_code == 302
+    html = client.get(url("grading_page", item)).content.decode()
     assert 'id="others"' in html
     assert OTHER_COMMENT in html
     assert "david_expert" in html
@@ -361,8 +396,8 @@ def test_an_owner_grading_in_a_blind_campaign_is_blind_too(client, owner, expert
     CampaignItem.objects.filter(pk=item.pk).update(lease_holder=None, lease_expires_at=None)
     assert client.get(api).json()["can_see_others"] is False
 
-    response = client.post(url("grading_submit", item), submit_data(score="1"), follow=True)
-    assert OTHER_COMMENT in response.content.decode()
+    assert client.post(url("grading_submit", item), submit_data(score="1")).status_code == 302
+    assert OTHER_COMMENT in client.get(url("grading_page", item)).content.decode()
     assert client.get(api).json()["can_see_others"] is True
 
 
@@ -422,7 +457,10 @@ def test_submit_commits_the_grade_with_issues_and_time(client, expert, leased):
         submit_data(score="0", comment="Broken", issues=json.dumps(issues)),
     )
     assert response.status_code == 302
-    assert response["Location"] == url("grading_page", leased)
+    # Nothing else to grade: the "all done" page, which links back to the committed proof.
+    assert response["Location"] == (
+        reverse("grading_queue", args=[leased.campaign_id]) + f"?empty=1&committed={leased.pk}"
+    )
     grade = Grade.objects.get()
     assert (grade.grader, grade.score, grade.comment) == (expert, Decimal("0"), "Broken")
     assert grade.active_seconds == 42
@@ -489,6 +527,58 @@ def test_edit_saves_a_new_version_and_history(client, expert, leased):
     )
 
 
+def test_submit_opens_the_next_claimed_proof_with_a_link_back(client, expert, campaign):
+    first = grading.claim_next_item(campaign, expert)
+    add_items(campaign, 1)
+    client.force_login(expert)
+    response = client.post(url("grading_submit", first), submit_data(score="0.5"))
+    nxt = CampaignItem.objects.get(campaign=campaign, lease_holder=expert)
+    assert nxt.pk != first.pk
+    assert response["Location"] == url("grading_page", nxt) + f"?committed={first.pk}"
+    html = client.get(response["Location"]).content.decode()
+    assert f"Committed: proof {first.proof_id}" in html
+    assert f'href="{url("grading_page", first)}">view/edit</a>' in html
+    assert 'name="submission_key"' in html  # a new proof to grade, not an edit form
+
+
+def test_an_edit_that_changes_nothing_writes_no_version(client, expert, leased):
+    grade = commit(leased, expert, score="1", comment="Fine")
+    client.force_login(expert)
+    same = {"version": "1", "score": "1", "comment": "Fine", "issues": "[]"}
+    response = client.post(url("grading_submit", leased), same)
+    assert response.status_code == 302
+    assert (
+        "Nothing changed; the grade stays at version 1"
+        in client.get(response["Location"]).content.decode()
+    )
+    # The same form sent again (Back, then Enter): still nothing written.
+    assert client.post(url("grading_submit", leased), same).status_code == 302
+    grade.refresh_from_db()
+    assert (grade.version, grade.history.count()) == (1, 1)
+
+
+def test_a_stale_edit_from_the_graders_own_other_tab_says_so(client, expert, leased):
+    commit(leased, expert, score="1")
+    client.force_login(expert)
+    tab1 = {"version": "1", "score": "0.5", "comment": "tab one", "issues": "[]"}
+    assert client.post(url("grading_submit", leased), tab1).status_code == 302
+    tab2 = {"version": "1", "score": "0", "comment": "tab two", "issues": "[]"}
+    response = client.post(url("grading_submit", leased), tab2)
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "You changed this grade in another tab" in html
+    assert "Someone else" not in html
+
+
+def test_a_stale_edit_after_someone_elses_change_blames_them(expert, owner, leased):
+    grade = commit(leased, expert, score="1")
+    grading.edit_grade(grade, owner, expected_version=1, score="0", comment="", issues=[])
+    with pytest.raises(grading.StaleEdit) as stale:
+        grading.edit_grade(grade, expert, expected_version=1, score="0.5", comment="", issues=[])
+    assert not stale.value.by_editor
+    assert "changed by someone else (now version 2)" in str(stale.value)
+
+
 def test_stale_edit_gets_409_and_overwrites_nothing(client, expert, leased):
     grade = commit(leased, expert, score="1")
     client.force_login(expert)
@@ -505,12 +595,27 @@ def test_stale_edit_gets_409_and_overwrites_nothing(client, expert, leased):
     assert grade.history.count() == 2
 
 
-def test_a_new_submission_after_commit_is_refused(client, expert, leased):
+def test_a_submission_from_a_stale_tab_shows_the_committed_grade_not_its_own_values(
+    client, expert, leased
+):
+    """Committed in one tab, then submitted from another tab still showing the old form:
+    nothing is written, and the page says what is committed and what was not saved (never
+    "you graded this proof" over the stale tab's values, never on the /submit/ URL)."""
     commit(leased, expert, score="1")
     client.force_login(expert)
-    response = client.post(url("grading_submit", leased), submit_data(score="0"))
-    assert response.status_code == 400
-    assert Grade.objects.get().score == Decimal("1")
+    response = client.post(
+        url("grading_submit", leased), submit_data(score="0", comment="stale tab text")
+    )
+    assert response.status_code == 302
+    assert response["Location"] == url("grading_page", leased)
+    html = client.get(response["Location"]).content.decode()
+    assert "already committed, probably from another tab" in html
+    assert "not saved: score 0, comment “stale tab text”" in html
+    assert "Committed grade — version 1" in html
+    assert re.search(r'value="1" checked', html) and not re.search(r'value="0" checked', html)
+    assert "You graded this proof" not in html
+    grade = Grade.objects.get()
+    assert (grade.score, grade.version, grade.history.count()) == (Decimal("1"), 1, 1)
 
 
 # --- drafts ------------------------------------------------------------------------------
@@ -573,6 +678,98 @@ def test_draft_after_commit_is_refused(client, expert, leased):
     commit(leased, expert)
     client.force_login(expert)
     assert client.post(url("grading_draft", leased), {"comment": "late"}).status_code == 409
+    assert not GradeDraft.objects.exists()
+
+
+def draft_data(revision: int, comment: str, **extra) -> dict:
+    return {"score": "0.5", "comment": comment, "issues": "[]", "revision": str(revision), **extra}
+
+
+def test_the_server_keeps_the_newest_draft_revision(client, expert, leased):
+    """A late write (the flush of a page reloaded meanwhile) never replaces a newer draft."""
+    client.force_login(expert)
+    newer = client.post(url("grading_draft", leased), draft_data(2000, "newer"))
+    assert newer.status_code == 200
+    assert (newer["Proofdesk-Draft"], newer["Proofdesk-Draft-Revision"]) == ("saved", "2000")
+    older = client.post(url("grading_draft", leased), draft_data(1000, "older"))
+    assert older.status_code == 409
+    assert older["Proofdesk-Draft"] == "refused"
+    assert older["Proofdesk-Draft-Conflict"] == "newer"
+    again = client.post(url("grading_draft", leased), draft_data(2000, "newer"))  # a retry
+    assert again.status_code == 200
+    draft = GradeDraft.objects.get()
+    assert (draft.comment, draft.revision) == ("newer", 2000)
+
+
+def test_a_draft_from_a_tab_that_missed_the_other_tabs_draft_is_refused(client, expert, leased):
+    client.force_login(expert)
+    first = draft_data(1000, "tab A", tab="A", base_revision="0")
+    assert client.post(url("grading_draft", leased), first).status_code == 200
+    unseen = draft_data(2000, "tab B", tab="B", base_revision="0")
+    response = client.post(url("grading_draft", leased), unseen, headers={"HX-Request": "true"})
+    assert response.status_code == 409
+    assert response["Proofdesk-Draft-Conflict"] == "other-tab"
+    assert "You changed this draft in another tab" in response.content.decode()
+    assert GradeDraft.objects.get().comment == "tab A"
+    seen = draft_data(3000, "tab B, after seeing A", tab="B", base_revision="1000")
+    assert client.post(url("grading_draft", leased), seen).status_code == 200
+    assert GradeDraft.objects.get().comment == "tab B, after seeing A"
+
+
+def test_the_login_page_is_not_a_draft_answer(client, leased):
+    """The page's script takes only an answer with the Proofdesk-Draft header as saved."""
+    response = client.post(url("grading_draft", leased), draft_data(1, "x"), follow=True)
+    assert response.redirect_chain and "Proofdesk-Draft" not in response
+
+
+def test_an_invalid_revision_is_refused(client, expert, leased):
+    client.force_login(expert)
+    response = client.post(url("grading_draft", leased), {**draft_data(1, "x"), "revision": "-3"})
+    assert response.status_code == 400
+    assert not GradeDraft.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_autosave_racing_a_submission_leaves_no_stale_draft(on_postgres, campaign, expert):
+    """The autosave arrives while the submission's transaction holds the item: it must wait
+    and then see the grade, not write a draft next to it from a check made before."""
+    item = grading.claim_next_item(campaign, expert)
+    grading.save_draft(item, expert, score="1", comment="draft", issues=[], active_seconds=1)
+    outcome: list[str] = []
+
+    def autosave() -> None:
+        try:
+            racing = CampaignItem.objects.select_related("campaign", "proof").get(pk=item.pk)
+            grading.save_draft(
+                racing, expert, score="0.5", comment="late", issues=[], active_seconds=2
+            )
+            outcome.append("saved")
+        except grading.NotClaimed:
+            outcome.append("refused")
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        grading.submit_grade(
+            item, expert, score="1", comment="", issues=[], active_seconds=3,
+            submission_key=uuid.uuid4(),
+        )  # fmt: skip
+        racer = threading.Thread(target=autosave)
+        racer.start()
+        # Commit only once the autosave waits on a lock (before the fix: on the draft row
+        # this transaction deleted, after its check passed; with it: on the item row).
+        deadline = time.monotonic() + 10
+        with connection.cursor() as cursor:
+            while racer.is_alive() and time.monotonic() < deadline:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.01)
+    racer.join()
+    assert outcome == ["refused"]
     assert not GradeDraft.objects.exists()
 
 
@@ -805,7 +1002,9 @@ def test_submit_query_count_does_not_grow_with_the_campaign(
     text = item.proof.text
     issues = [{"start": 0, "end": 6, "quote": text[:6], "note": "n", "severity": "minor"}] * 5
     client.force_login(expert)
-    with django_assert_max_num_queries(14):
+    # 14 to commit, and up to 5 more to claim the next proof (submit moves on to it): the
+    # grader's current lease, then the claim's savepoint, locking read and UPDATE.
+    with django_assert_max_num_queries(19):
         response = client.post(url("grading_submit", item), submit_data(issues=json.dumps(issues)))
     assert response.status_code == 302
 
@@ -820,7 +1019,9 @@ def test_autosave_query_count_does_not_grow_with_the_campaign(
     lease_to(item, expert)
     client.force_login(expert)
     data = {"score": "1", "comment": "halfway", "issues": "[]", "active_seconds": "5"}
-    with django_assert_max_num_queries(7):
+    # 3 of them: the item lock that orders autosave and submission, in a statement of its
+    # own before the check (annotate/grading.py `save_draft`), and its savepoint.
+    with django_assert_max_num_queries(10):
         assert client.post(url("grading_draft", item), data).status_code == 200
     assert GradeDraft.objects.get(item=item, grader=expert).comment == "halfway"
 

@@ -156,6 +156,7 @@ def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "campaign": campaign,
         "graded": grading.grader_progress(campaign, request.user).count(),
         "nothing_left": request.GET.get("empty") == "1",
+        "committed": _committed_link(request, campaign),
     }
     return render(request, "annotate/grading_queue.html", context)
 
@@ -174,6 +175,31 @@ def next_item(request: HttpRequest, campaign_id: int) -> HttpResponse:
 # -- the grading page ------------------------------------------------------------------------
 
 
+def _committed_link(request: HttpRequest, campaign: Campaign) -> dict[str, int] | None:
+    """The proof the grader just committed (`?committed=<item>` after a submission), so the
+    page that follows links back to it; None without one. One query, only when asked."""
+    raw = request.GET.get("committed", "")
+    if not raw.isdigit():
+        return None
+    proof_id = (
+        CampaignItem.objects.filter(pk=int(raw), campaign=campaign)
+        .values_list("proof_id", flat=True)
+        .first()
+    )
+    return None if proof_id is None else {"item": int(raw), "proof": proof_id}
+
+
+def _after_commit(item: CampaignItem, user) -> HttpResponse:
+    """Where a committed grade leads: the next claimed proof, or the "all done" page;
+    either links back to the proof just committed."""
+    nxt = grading.claim_next_item(item.campaign, user)
+    if nxt is None:
+        target = reverse("grading_queue", args=[item.campaign_id]) + "?empty=1&"
+    else:
+        target = reverse("grading_page", args=[item.campaign_id, nxt.pk]) + "?"
+    return redirect(f"{target}committed={item.pk}")
+
+
 def _page_context(
     request: HttpRequest,
     item: CampaignItem,
@@ -185,6 +211,9 @@ def _page_context(
     proof = item.proof
     problem = proof.problem
     draft = None if own_grade else grading.get_draft(item, request.user)
+    # A committed grade is shown read-only until the grader deliberately opens the edit
+    # form (?edit=1: the "Edit" link, key e), so no stray keystroke can change it.
+    edit_open = own_grade is not None and request.GET.get("edit") == "1"
     if own_grade is not None:
         score, comment = own_grade.score, own_grade.comment
         issues = _issue_dicts(own_grade.issues.all())
@@ -206,7 +235,11 @@ def _page_context(
         "problem": problem,
         "own_grade": own_grade,
         "editing": own_grade is not None,
+        "edit_open": edit_open,
+        "read_only": own_grade is not None and not edit_open,
+        "committed": _committed_link(request, campaign),
         "draft": draft,
+        "draft_revision": draft.revision if draft else 0,
         "score": score_text(score),
         "comment": comment,
         "issues": issues,
@@ -244,21 +277,37 @@ def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResp
             request, draft_error="This proof is already graded; save your edit instead.", status=409
         )
     try:
-        grading.save_draft(
+        saved = grading.save_draft(
             item,
             request.user,
             score=request.POST.get("score"),
             comment=request.POST.get("comment", ""),
             issues=_parse_issues_field(request.POST.get("issues")),
             active_seconds=request.POST.get("active_seconds"),
+            revision=request.POST.get("revision"),
+            base_revision=request.POST.get("base_revision"),
+            tab=request.POST.get("tab", ""),
         )
+    except grading.StaleDraft as exc:
+        response = _draft_status(request, draft_error=str(exc), status=409)
+        response["Proofdesk-Draft-Revision"] = str(exc.revision)
+        response["Proofdesk-Draft-Conflict"] = "other-tab" if exc.other_tab else "newer"
+        return response
+    except grading.NotClaimed as exc:
+        return _draft_status(request, draft_error=str(exc), status=409)
     except (FormError, grading.GradingError) as exc:
         return _draft_status(request, draft_error=str(exc), status=400)
-    return _draft_status(request, saved_at=timezone.now())
+    response = _draft_status(request, saved_at=timezone.now())
+    response["Proofdesk-Draft-Revision"] = str(saved.revision)
+    return response
 
 
 def _draft_status(request: HttpRequest, *, status: int = 200, **context: Any) -> HttpResponse:
-    return render(request, "annotate/grading.html#draft-status", context, status=status)
+    """The status line; its header tells the page's script that this is the answer of the
+    draft endpoint (a login page that a redirect led to is not, whatever its status)."""
+    response = render(request, "annotate/grading.html#draft-status", context, status=status)
+    response["Proofdesk-Draft"] = "saved" if status == 200 else "refused"
+    return response
 
 
 @require_POST
@@ -281,7 +330,7 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
         if "version" in request.POST:
             if own_grade is None:
                 raise FormError("There is no committed grade of yours to edit.")
-            grading.edit_grade(
+            edited = grading.edit_grade(
                 own_grade,
                 request.user,
                 expected_version=request.POST["version"],
@@ -289,31 +338,56 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
                 comment=posted["comment"],
                 issues=issues,
             )
-            messages.success(request, "Your edit is saved.")
-        else:
-            grading.submit_grade(
-                item,
-                request.user,
-                score=request.POST.get("score"),
-                comment=posted["comment"],
-                issues=issues,
-                active_seconds=request.POST.get("active_seconds"),
-                submission_key=request.POST.get("submission_key"),
-            )
-            messages.success(request, "Grade committed. Press n for the next proof.")
+            if edited.version == own_grade.version:
+                messages.info(
+                    request, f"Nothing changed; the grade stays at version {edited.version}."
+                )
+            else:
+                messages.success(request, f"Your edit is saved (version {edited.version}).")
+            return redirect("grading_page", item.campaign_id, item.pk)
+        grading.submit_grade(
+            item,
+            request.user,
+            score=request.POST.get("score"),
+            comment=posted["comment"],
+            issues=issues,
+            active_seconds=request.POST.get("active_seconds"),
+            submission_key=request.POST.get("submission_key"),
+        )
+        messages.success(request, "Grade committed.")
+    except grading.AlreadyGraded as exc:
+        # A stale tab: this proof was committed elsewhere (another tab) since this form was
+        # drawn. Show the committed grade as it is, and what this tab held, never as if it
+        # were the grade.
+        messages.warning(
+            request,
+            f"This proof was already committed, probably from another tab (version "
+            f"{exc.grade.version}, score {score_text(exc.grade.score)}). What this tab held was "
+            f"not saved: score {posted['score'] or 'none'}"
+            + (f", comment “{posted['comment']}”" if posted["comment"] else "")
+            + ". Press Edit to change the committed grade.",
+        )
+        return redirect("grading_page", item.campaign_id, item.pk)
     except grading.StaleEdit as exc:
+        who = "You" if exc.by_editor else "Someone else"
+        where = " in another tab" if exc.by_editor else ""
         error = (
-            f"Someone else changed this grade while you were editing it: it is now at version "
+            f"{who} changed this grade{where} while you were editing it: it is now at version "
             f"{exc.current_version}, you opened version {request.POST.get('version')}. Nothing was "
             "overwritten. Your input is kept below; reload the page to see the current grade, "
             "then apply your change again."
         )
-        return _rerender(request, item, own_grade, roles, posted, error, status=409)
+        context_overrides = {"edit_open": True, "read_only": False}
+        return _rerender(
+            request, item, own_grade, roles, {**posted, **context_overrides}, error, status=409
+        )
     except grading.NotClaimed as exc:
         return _rerender(request, item, own_grade, roles, posted, str(exc), status=409)
     except (FormError, grading.GradingError) as exc:
+        if own_grade is not None:
+            posted.update(edit_open=True, read_only=False)
         return _rerender(request, item, own_grade, roles, posted, str(exc), status=400)
-    return redirect("grading_page", item.campaign_id, item.pk)
+    return _after_commit(item, request.user)
 
 
 def _rerender(

@@ -211,13 +211,15 @@
   }
 
   function setup() {
-    var form = $("grade-form"), proof = $("proof-text");
+    var form = $("grade-form"), proof = $("proof-text"), root = $("grading");
     var page = {
       form: form,
       proof: proof,
       src: proof ? sourceStream(json("proof-source") || "") : null,
       issues: json("initial-issues") || [],
-      editing: $("grading") && $("grading").dataset.editing === "true",
+      editing: !!root && root.dataset.editing === "true",
+      // A committed grade shown read-only: score keys, Enter and i do nothing until "Edit".
+      readOnly: !!root && root.dataset.readOnly === "true",
       submitting: false,
       edits: 0,
       savedEdits: 0,
@@ -227,10 +229,13 @@
     if (proof) lineNumbers(proof);
     if (form) {
       renderIssues(page);
-      trackActiveTime(page);
+      if (!page.readOnly) trackActiveTime(page);
       autosave(page);
       issueDialog(page);
     }
+    // Back to a page kept in the back/forward cache shows the form as it was before it was
+    // submitted (an uncommitted grade that is committed by now): draw it afresh instead.
+    window.addEventListener("pageshow", function (e) { if (e.persisted && form) location.reload(); });
     document.addEventListener("keydown", function (e) { onKey(e, page); });
     // A closed dialog may keep focus until the next rendering update: let it go at once, so
     // the next shortcut is not typed into a hidden field. The close event comes in a task of
@@ -277,26 +282,42 @@
       return;
     }
     if (e.ctrlKey) return;
+    if (e.key === "Enter" && t.matches("button, a, summary")) return; // activate what has focus
+    if (page.readOnly && ["0", "5", "1", "Enter", "i", "c"].includes(e.key)) {
+      // A committed grade changes only through its edit form, opened on purpose.
+      status(page, "This grade is committed. Press e to edit it, n for the next proof.", false);
+      e.preventDefault();
+      return;
+    }
     switch (e.key) {
       case "0": setScore(page, "0"); break;
       case "5": setScore(page, "0.5"); break;
       case "1": setScore(page, "1"); break;
-      case "Enter":
-        if (t.matches("button, a, summary")) return; // activate what has focus
-        submitGrade(page);
+      case "Enter": submitGrade(page); break;
+      case "n":
+        if ($("next-form")) $("next-form").submit();
+        else if (page.form) status(page, "Submit (Enter) or skip (s) this proof first; submitting opens the next one.", false);
         break;
-      case "n": if ($("next-form")) $("next-form").submit(); break;
+      case "e": if ($("edit-link")) $("edit-link").click(); break;
       case "s": openDialog("skip-dialog"); break;
       case "i": if (page.form) openIssueDialog(page); break;
-      case "c": if ($("comment")) $("comment").focus(); break;
+      case "c": focusComment(); break;
       case "?": openDialog("help-dialog"); break;
       default: return;
     }
     e.preventDefault();
   }
 
+  // The caret goes to the end: what the grader types next adds to what is there.
+  function focusComment() {
+    var comment = $("comment");
+    if (!comment || comment.disabled) return;
+    comment.focus();
+    comment.setSelectionRange(comment.value.length, comment.value.length);
+  }
+
   function setScore(page, value) {
-    if (!page.form) return;
+    if (!page.form || page.readOnly) return;
     var radio = page.form.querySelector('input[name=score][value="' + value + '"]');
     if (!radio || radio.checked) return;
     radio.checked = true;
@@ -305,7 +326,7 @@
   }
 
   function submitGrade(page) {
-    if (!page.form || page.submitting) return;
+    if (!page.form || page.submitting || page.readOnly) return;
     if (!page.form.querySelector("input[name=score]:checked")) {
       status(page, "Choose a score first: 0, 5 (for 0.5) or 1.", true);
       return;
@@ -464,40 +485,111 @@
   }
 
   // htmx posts the form to the draft URL a few seconds after each change (hx-trigger on the
-  // form). This adds what htmx does not: a retry until the server has the latest edit, and a
-  // beacon when the page is hidden or left with an unsaved edit.
+  // form). This adds what htmx does not:
+  // - every change gets a revision that only grows (ms since the epoch * 1000, or one more
+  //   than the last), and is kept at once in localStorage: a draft typed a moment before a
+  //   reload, a closed tab or a lost connection is restored by the next page of this item
+  //   and sent again; the server keeps the newest revision and refuses an older one;
+  // - a flush with a beacon (carrying the form's CSRF token) when the page is hidden or left;
+  // - a retry until the server has the latest edit;
+  // - an answer is taken as saved only when it is the draft endpoint's (its header says so):
+  //   a login page that an expired session redirected to means "signed out", never "saved";
+  // - another tab of the same grader on the same proof is told, and the server refuses a
+  //   write that would overwrite the other tab's newer draft unseen.
   function autosave(page) {
     if (page.editing) return guardEdit(page);
-    var form = page.form, retry = null, inFlight = 0;
+    var form = page.form, root = $("grading"), retry = null, inFlight = 0;
+    var key = root.dataset.draftKey, signedOut = false;
+    page.tab = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    page.base = +root.dataset.draftRevision || 0; // the server's draft this page has seen
+    page.revision = page.base;
+    field(form, "tab").value = page.tab;
+    field(form, "base_revision").value = page.base;
+    field(form, "revision").value = page.revision;
+
+    var local = readLocal(key);
+    if (local && local.revision > page.base) {
+      // Newer than the server's copy: typed here before a reload, or while signed out.
+      restore(page, local);
+      page.revision = local.revision;
+      field(form, "revision").value = page.revision;
+      page.edits += 1;
+      status(page, "Restored your latest draft from this browser; saving it…", false);
+      // Sent as it is, under its own revision: if the previous page's flush arrives too,
+      // the server sees the same revision twice and keeps one.
+      setTimeout(function () { form.dispatchEvent(new Event("proofdesk:resend", { bubbles: true })); }, 0);
+    } else if (local) {
+      forgetLocal(key);
+    }
+
     ["input", "change", "proofdesk:dirty"].forEach(function (name) {
-      form.addEventListener(name, function () { page.edits += 1; });
+      form.addEventListener(name, function () {
+        page.edits += 1;
+        page.revision = Math.max(page.revision + 1, Date.now() * 1000);
+        field(form, "revision").value = page.revision;
+        keepLocal(key, page);
+      });
     });
+    form.addEventListener("submit", function () { forgetLocal(key); });
     form.addEventListener("htmx:beforeRequest", function () { inFlight = page.edits; });
     form.addEventListener("htmx:beforeSwap", function (e) {
-      // A 400 carries a message worth showing (and retrying would not help).
-      if (e.detail.xhr.status === 400 || e.detail.xhr.status === 409) {
+      var xhr = e.detail.xhr;
+      if (!xhr.getResponseHeader("Proofdesk-Draft")) {
+        // Not the draft endpoint's answer (a login page after a redirect, a proxy's page).
+        e.detail.shouldSwap = false;
+        e.detail.isError = false;
+        if (isSignedOut(xhr)) showSignedOut();
+        return;
+      }
+      // A 400 or 409 carries a message worth showing (and retrying would not help).
+      if (xhr.status === 400 || xhr.status === 409) {
         e.detail.shouldSwap = true;
         e.detail.isError = false;
       }
     });
     function retryLater() {
-      status(page, "Offline: your draft is not saved yet. Retrying…", true);
+      if (!signedOut) status(page, "Offline: your draft is not saved yet (it is kept in this browser). Retrying…", true);
       clearTimeout(retry);
       retry = setTimeout(function () {
         if (page.edits > page.savedEdits && !page.submitting) {
-          form.dispatchEvent(new Event("proofdesk:dirty", { bubbles: true }));
+          form.dispatchEvent(new Event("proofdesk:resend", { bubbles: true }));
         }
       }, RETRY_MS);
     }
+    function showSignedOut() {
+      signedOut = true;
+      $("signed-out").hidden = false;
+      status(page, "Signed out — your draft is kept in this browser.", true);
+    }
     form.addEventListener("htmx:sendError", retryLater);
+    document.addEventListener("htmx:beforeSwap", function (e) {
+      // The lease heartbeat after the session expired: the login page is not a banner.
+      if (e.target.id === "lease" && isSignedOut(e.detail.xhr)) {
+        e.detail.shouldSwap = false;
+        showSignedOut();
+      }
+    });
     form.addEventListener("htmx:afterRequest", function (e) {
-      var code = e.detail.xhr ? e.detail.xhr.status : 0;
-      if (code >= 200 && code < 300) page.savedEdits = Math.max(page.savedEdits, inFlight);
-      else if (code === 0 || code >= 500) retryLater();
+      var xhr = e.detail.xhr, code = xhr ? xhr.status : 0;
+      var ours = xhr && xhr.getResponseHeader("Proofdesk-Draft");
+      var revision = xhr && +xhr.getResponseHeader("Proofdesk-Draft-Revision");
+      if (ours === "saved") {
+        page.savedEdits = Math.max(page.savedEdits, inFlight);
+        page.base = Math.max(page.base, revision || 0);
+        field(form, "base_revision").value = page.base;
+        var kept = readLocal(key);
+        if (kept && kept.revision <= page.base) forgetLocal(key);
+      } else if (ours === "refused" && xhr.getResponseHeader("Proofdesk-Draft-Conflict") === "other-tab") {
+        $("other-tab").hidden = false;
+      } else if (!ours && (code === 401 || code === 403 || isSignedOut(xhr))) {
+        showSignedOut();
+      } else if (!ours || code === 0 || code >= 500) {
+        retryLater();
+      }
     });
     function beacon() {
-      if (page.submitting || page.edits <= page.savedEdits) return;
-      if (navigator.sendBeacon(page.form.getAttribute("hx-post"), new FormData(form))) {
+      if (page.submitting || signedOut || page.edits <= page.savedEdits) return;
+      if (navigator.sendBeacon(form.getAttribute("hx-post"), new FormData(form))) {
         page.savedEdits = page.edits;
       }
     }
@@ -505,6 +597,77 @@
       if (document.visibilityState === "hidden") beacon();
     });
     window.addEventListener("pagehide", beacon);
+    otherTabs(page, key);
+  }
+
+  function isSignedOut(xhr) {
+    if (xhr.status === 401 || xhr.status === 403) return true;
+    var login = $("signed-out") && $("signed-out").querySelector("a");
+    if (!login || !xhr.responseURL) return false;
+    return new URL(xhr.responseURL).pathname === new URL(login.href).pathname;
+  }
+
+  function field(form, name) {
+    var input = form.querySelector('input[name="' + name + '"]');
+    if (!input) {
+      input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      form.appendChild(input);
+    }
+    return input;
+  }
+
+  function readLocal(key) {
+    try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
+  }
+
+  function keepLocal(key, page) {
+    var checked = page.form.querySelector("input[name=score]:checked");
+    try {
+      localStorage.setItem(key, JSON.stringify({
+        revision: page.revision,
+        score: checked ? checked.value : "",
+        comment: $("comment").value,
+        issues: page.issues,
+        active_seconds: +$("active-seconds").value || 0,
+      }));
+    } catch (e) { /* storage full or disabled: the server copy is all there is */ }
+  }
+
+  function forgetLocal(key) {
+    try { localStorage.removeItem(key); } catch (e) { /* nothing kept */ }
+  }
+
+  function restore(page, local) {
+    page.form.querySelectorAll("input[name=score]").forEach(function (radio) {
+      radio.checked = radio.value === local.score;
+    });
+    $("comment").value = local.comment || "";
+    page.issues = Array.isArray(local.issues) ? local.issues : [];
+    var seconds = $("active-seconds");
+    seconds.value = Math.max(+seconds.value || 0, +local.active_seconds || 0);
+    renderIssues(page);
+  }
+
+  // Tabs of this browser showing the same proof tell each other (the server refuses the
+  // write that would overwrite the other's draft; this says why before it happens).
+  function otherTabs(page, key) {
+    if (!window.BroadcastChannel) return;
+    var channel = new BroadcastChannel("proofdesk-grading"), others = {};
+    function shown() { $("other-tab").hidden = Object.keys(others).length === 0; }
+    channel.onmessage = function (e) {
+      var m = e.data || {};
+      if (m.key !== key || m.tab === page.tab) return;
+      if (m.type === "closed") delete others[m.tab];
+      else others[m.tab] = true;
+      if (m.type === "open") channel.postMessage({ type: "here", key: key, tab: page.tab });
+      shown();
+    };
+    channel.postMessage({ type: "open", key: key, tab: page.tab });
+    window.addEventListener("pagehide", function () {
+      channel.postMessage({ type: "closed", key: key, tab: page.tab });
+    });
   }
 
   // An edit of a committed grade is saved only by "Save" (it must name the version it
