@@ -1,12 +1,56 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
-from verification.models import Analysis
+from verification.models import Analysis, Claim
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Analyses and claims come from imports and model runs; the admin only shows them
+    (an edited score or anchor would no longer be what the verifier wrote)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ClaimInline(admin.TabularInline):
+    model = Claim
+    fields = ["order", "text", "quote", "anchor_method", "anchor_score", "start", "end", "exact"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Analysis)
-class AnalysisAdmin(admin.ModelAdmin):
-    list_display = ["id", "proof", "origin", "model", "prompt_version", "created_at"]
-    list_filter = ["origin", "model"]
+class AnalysisAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "proof",
+        "origin",
+        "model",
+        "prompt_version",
+        "score",
+        "parse_status",
+        "created_at",
+    ]
+    list_filter = ["origin", "model", "parse_status"]
     raw_id_fields = ["proof"]
+    inlines = [ClaimInline]
+
+
+@admin.register(Claim)
+class ClaimAdmin(ReadOnlyAdmin):
+    list_display = ["id", "analysis", "order", "category", "anchor_method", "anchor_score"]
+    list_filter = ["anchor_method", "category"]
+    raw_id_fields = ["analysis"]

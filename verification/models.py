@@ -137,6 +137,7 @@ class Claim(models.Model):
             models.CheckConstraint(
                 condition=Q(
                     anchor_method=AnchorMethod.FUZZY,
+                    anchor_score__isnull=False,  # NULL would pass a CHECK unnoticed
                     anchor_score__gte=0,
                     anchor_score__lte=100,
                 )

@@ -109,7 +109,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='claim',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('anchor_method', annotate.anchoring.AnchorMethod['FUZZY']), ('anchor_score__gte', 0), ('anchor_score__lte', 100)), models.Q(models.Q(('anchor_method', annotate.anchoring.AnchorMethod['FUZZY']), _negated=True), ('anchor_score__isnull', True)), _connector='OR'), name='claim_fuzzy_score_only'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('anchor_method', annotate.anchoring.AnchorMethod['FUZZY']), ('anchor_score__gte', 0), ('anchor_score__isnull', False), ('anchor_score__lte', 100)), models.Q(models.Q(('anchor_method', annotate.anchoring.AnchorMethod['FUZZY']), _negated=True), ('anchor_score__isnull', True)), _connector='OR'), name='claim_fuzzy_score_only'),
         ),
         migrations.AddConstraint(
             model_name='claim',
