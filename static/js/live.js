@@ -37,10 +37,35 @@
       timer = window.setTimeout(refresh, Math.max(0, last + MIN_GAP_MS - Date.now()));
     }
 
+    function refused() {
+      say("not live: reload the page to update", "refused");
+    }
+
+    function retry() {
+      var wait = RETRY_MS[Math.min(attempts, RETRY_MS.length - 1)];
+      attempts += 1;
+      say("reconnecting…", "offline");
+      window.setTimeout(connect, wait);
+    }
+
+    // A refused handshake reaches the browser as a bare failure (code 1006), like a network
+    // outage. Ask the page itself: if it no longer opens for us (signed out, no longer a
+    // member), stop; if it does, or the server is unreachable, try again later.
+    function retryIfStillAllowed() {
+      window.fetch(window.location.href, { redirect: "manual", credentials: "same-origin" })
+        .then(function (response) {
+          if (response.ok) retry();
+          else refused();
+        })
+        .catch(retry);
+    }
+
     function connect() {
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
       var socket = new WebSocket(scheme + window.location.host + path);
+      var opened = false;
       socket.addEventListener("open", function () {
+        opened = true;
         // Anything that happened while we were away is fetched now.
         if (attempts > 0) changed();
         attempts = 0;
@@ -48,14 +73,9 @@
       });
       socket.addEventListener("message", changed);
       socket.addEventListener("close", function (event) {
-        if (event.code === REFUSED) {
-          say("not live: reload the page to update", "refused");
-          return;
-        }
-        var wait = RETRY_MS[Math.min(attempts, RETRY_MS.length - 1)];
-        attempts += 1;
-        say("reconnecting…", "offline");
-        window.setTimeout(connect, wait);
+        if (event.code === REFUSED) refused();
+        else if (opened) retry();
+        else retryIfStillAllowed();
       });
     }
 
