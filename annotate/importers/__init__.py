@@ -5,7 +5,9 @@ One streaming engine (`engine.py`) and one adapter per format:
 - `native`: Proofdesk's JSONL interchange format (DESIGN.md section 5);
 - `deepseek`: the DeepSeekMath-V2 release (`*.jsonl` proofs with human ratings, `*.json`
   problem inputs);
-- `proofbench`: the IMO-ProofBench CSV of problems.
+- `proofbench`: the IMO-ProofBench CSV of problems;
+- `opc`: the Open Proof Corpus judged sample (one JSON file per problem, or a folder of
+  them), with the judge's analyses and their anchored claims.
 
 `import_path` is what the `import_data` command, `load_demo` and the upload job call.
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from annotate.importers import deepseek, native, proofbench
+from annotate.importers import deepseek, native, opc, proofbench
 from annotate.importers.deepseek import ScoreRule
 from annotate.importers.engine import ImportResult, import_records
 from annotate.importers.source import Lines, file_size_error
@@ -26,6 +28,7 @@ FORMATS = {
     "native": "Proofdesk JSONL",
     "deepseek": "DeepSeekMath-V2 JSONL (or JSON problem inputs)",
     "proofbench": "IMO-ProofBench CSV",
+    "opc": "Open Proof Corpus JSON (a file or a folder)",
 }
 
 __all__ = ["FORMATS", "ImportResult", "ScoreRule", "import_path", "import_stream"]
@@ -49,6 +52,8 @@ def import_stream(
         result = ImportResult()
         result.add_errors([too_big])
         return result
+    if fmt == "opc":
+        return opc.import_stream(fileobj, source_name=source_name, campaign=campaign)
     lines = Lines(fileobj, progress)
     if fmt == "native":
         items = native.parse(lines)
@@ -65,6 +70,8 @@ def import_stream(
 
 def import_path(path: str | Path, fmt: str, **kwargs) -> ImportResult:
     path = Path(path)
+    if fmt == "opc":
+        return opc.import_file(path, **kwargs)
     with path.open("rb") as fileobj:
         return import_stream(
             fileobj, size=path.stat().st_size, fmt=fmt, source_name=path.name, **kwargs

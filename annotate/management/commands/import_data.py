@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args, path: Path, format: str, **options) -> None:
-        if not path.is_file():
+        if not (path.is_file() or (format == "opc" and path.is_dir())):
             raise CommandError(f"{path}: no such file")
         campaign = None
         if options["campaign"]:
@@ -59,7 +59,7 @@ class Command(BaseCommand):
             raise CommandError("--scale-max must be a positive number of points")
         rule = ScoreRule(partial_at=options["partial_at"], scale_max=options["scale_max"])
         with tqdm(
-            total=path.stat().st_size,
+            total=path.stat().st_size if path.is_file() else None,
             unit="B",
             unit_scale=True,
             desc=path.name,
