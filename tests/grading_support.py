@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 
 from annotate import grading
@@ -113,3 +118,70 @@ def add_others_ratings(item: CampaignItem, count: int, *, prefix: str) -> None:
             for t in texts
         ]
     )
+
+
+@dataclass
+class GraderRace:
+    """What `race_graders` saw: every list empty and nobody still running is a clean run."""
+
+    violations: list[str] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    graded: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    still_running: int = 0
+
+    def twice_to_one_grader(self) -> list[str]:
+        return [
+            f"grader {grader} got proof {proof} twice"
+            for grader, proofs in self.graded.items()
+            for proof in {p for p in proofs if proofs.count(p) > 1}
+        ]
+
+
+def race_graders(campaign: Campaign, graders: list, *, timeout: float = 300) -> GraderRace:
+    """Each grader in a thread of its own, with its own connection, claims → submits until
+    the queue says nothing is left; records any item two graders held at once."""
+    race = GraderRace()
+    lock = threading.Lock()
+    holders: dict[int, int] = {}  # item id -> grader id currently holding it (per our records)
+
+    def work(grader) -> None:
+        try:
+            while True:
+                item = grading.claim_next_item(campaign, grader)
+                if item is None:
+                    return
+                with lock:
+                    other = holders.get(item.pk)
+                    if other is not None:
+                        race.violations.append(f"item {item.pk} leased to {other} and {grader.pk}")
+                    holders[item.pk] = grader.pk
+                    race.graded[grader.pk].append(item.proof_id)
+                # While our entry is in `holders`, the database must agree that we hold it
+                # (renewing succeeds only for the holder). Submitting without a draft also
+                # requires the lease, so a stolen lease would surface as NotClaimed.
+                if not grading.renew_lease(item, grader):
+                    race.violations.append(f"item {item.pk} lost by {grader.pk}")
+                with lock:
+                    del holders[item.pk]
+                grading.submit_grade(
+                    item,
+                    grader,
+                    score="0.5",
+                    comment="",
+                    issues=[],
+                    active_seconds=30,
+                    submission_key=uuid.uuid4(),
+                )
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            race.errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(g,)) for g in graders]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    race.still_running = sum(t.is_alive() for t in threads)
+    return race

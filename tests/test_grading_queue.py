@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 import threading
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
 from channels.layers import InMemoryChannelLayer
+from django.conf import settings as django_settings
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -28,7 +35,7 @@ from annotate.models import (
     Role,
     Skip,
 )
-from tests.grading_support import add_graders, add_items
+from tests.grading_support import add_graders, add_items, race_graders
 
 pytestmark = pytest.mark.django_db
 
@@ -534,57 +541,80 @@ def test_32_concurrent_graders_never_share_an_item(pool_for_32_threads):
     """
     campaign = Campaign.objects.create(name="Load", overlap=2, seed=3, lease_seconds=600)
     add_items(campaign, 500)
-    graders = add_graders(campaign, 32)
-
-    lock = threading.Lock()
-    holders: dict[int, int] = {}  # item id -> grader id currently holding it (per our records)
-    violations: list[str] = []
-    graded: dict[int, list[int]] = defaultdict(list)  # grader id -> proof ids
-    errors: list[BaseException] = []
-
-    def work(grader) -> None:
-        try:
-            while True:
-                item = grading.claim_next_item(campaign, grader)
-                if item is None:
-                    return
-                with lock:
-                    other = holders.get(item.pk)
-                    if other is not None:
-                        violations.append(f"item {item.pk} leased to {other} and {grader.pk}")
-                    holders[item.pk] = grader.pk
-                    graded[grader.pk].append(item.proof_id)
-                # While our entry is in `holders`, the database must agree that we hold it
-                # (renewing succeeds only for the holder). Submitting without a draft also
-                # requires the lease, so a stolen lease would surface as NotClaimed.
-                if not grading.renew_lease(item, grader):
-                    violations.append(f"item {item.pk} lost by {grader.pk}")
-                with lock:
-                    del holders[item.pk]
-                submit(item, grader, score="0.5")
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(g,)) for g in graders]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    race = race_graders(campaign, add_graders(campaign, 32), timeout=300)
     # A hang fails here; speed is the grading bench's business (bench/grading_load.py).
-    assert not any(t.is_alive() for t in threads), "graders still running after 300 s"
-
-    assert not errors, errors[:3]
-    assert not violations, violations[:5]
-    for proofs in graded.values():
-        assert len(proofs) == len(set(proofs))
+    assert not race.still_running, "graders still running after 300 s"
+    assert not race.errors, race.errors[:3]
+    assert not race.violations, race.violations[:5]
+    assert not race.twice_to_one_grader()
     assert Counter(
         CampaignItem.objects.filter(campaign=campaign).values_list("committed_grades", flat=True)
     ) == {2: 500}
     per_proof = Counter(Grade.objects.filter(campaign=campaign).values_list("proof_id", flat=True))
     assert set(per_proof.values()) == {2} and len(per_proof) == 500
     assert not CampaignItem.objects.filter(campaign=campaign, lease_holder__isnull=False).exists()
+
+
+# --- concurrency (SQLite, the default of `make run`) ----------------------------------------
+
+# Run in a process of its own with DATABASE_URL unset, so that the database is exactly the
+# one settings build for `make run`: a file under PROOFDESK_VAR_DIR with its SQLite options
+# (an in-memory test database cannot be shared by threads with their own connections).
+SQLITE_RACE = """
+import json
+import django
+
+django.setup()
+from django.core.management import call_command
+from django.db import connection
+
+from annotate.models import Campaign
+from tests.grading_support import add_graders, add_items, race_graders
+
+call_command("migrate", verbosity=0)
+assert connection.vendor == "sqlite", connection.vendor
+assert not connection.features.has_select_for_update_skip_locked  # the path under test
+campaign = Campaign.objects.create(name="SQLite load", overlap=2, seed=5, lease_seconds=600)
+add_items(campaign, {items})
+race = race_graders(campaign, add_graders(campaign, {graders}), timeout=120)
+print(json.dumps({{
+    "database": str(connection.settings_dict["NAME"]),
+    "still_running": race.still_running,
+    "errors": [repr(e) for e in race.errors],
+    "violations": race.violations + race.twice_to_one_grader(),
+    "claims": sum(len(p) for p in race.graded.values()),
+    "graders_with_claims": sum(1 for p in race.graded.values() if p),
+}}))
+"""
+
+
+@pytest.mark.django_db(databases=[])  # the child process has its own database
+def test_concurrent_graders_on_the_sqlite_default_never_share_an_item(tmp_path):
+    """8 threads, each its own connection to one SQLite file, claim → submit over 60 items
+    with overlap 2, through the claim path of databases without SKIP LOCKED."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env |= {"PROOFDESK_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "proofdesk.settings"}
+    child = subprocess.run(
+        [sys.executable, "-c", SQLITE_RACE.format(items=60, graders=8)],
+        cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-3000:]
+    race = json.loads(child.stdout.splitlines()[-1])
+    assert race["database"] == str(tmp_path / "proofdesk.sqlite3")
+    assert race["still_running"] == 0, "graders still running after 120 s"
+    assert race["errors"] == []
+    assert race["violations"] == []
+    assert race["claims"] == 120 and race["graders_with_claims"] > 1
+    # Read back the file the graders wrote, independently of the ORM.
+    with closing(sqlite3.connect(tmp_path / "proofdesk.sqlite3")) as db:
+        items = db.execute(
+            "SELECT committed_grades, lease_holder_id FROM annotate_campaignitem"
+        ).fetchall()
+        pairs = db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT proof_id || '-' || grader_id) FROM annotate_grade"
+        ).fetchone()
+    assert Counter(items) == {(2, None): 60}
+    assert pairs == (120, 120)  # every grade a different (proof, grader)
 
 
 def _race(*calls) -> list:

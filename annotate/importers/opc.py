@@ -37,6 +37,7 @@ from annotate.importers.records import (
     Record,
     category_from_label,
 )
+from annotate.importers.source import file_size_error
 from annotate.models import Campaign, content_hash
 from verification.claims import anchor_claims, split_structured
 from verification.models import Analysis, Claim
@@ -180,6 +181,10 @@ def import_stream(
             if not result.ok:
                 raise _RollBack
     except _RollBack:
+        pass
+    except IntegrityError as exc:
+        result.add_errors([f"file: the database refused a row ({exc}); nothing was imported"])
+    if not result.ok:
         result.counts = {kind: {"created": 0, "existing": 0} for kind in result.counts}
     return result
 
@@ -190,6 +195,10 @@ class _RollBack(Exception):
 
 def _import_one(file: Path, campaign: Campaign | None, result: ImportResult, named: bool) -> None:
     prefix = f"{file.name}: " if named else ""
+    too_big = file_size_error(file.stat().st_size)
+    if too_big is not None:
+        result.add_errors([f"{prefix}{too_big}"])
+        return
     data = _load(file.read_bytes(), result, prefix)
     _import_data(data, file.name, campaign, result, prefix)
 
