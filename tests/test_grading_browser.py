@@ -557,6 +557,11 @@ def test_a_second_tab_on_the_same_proof_is_warned_and_overwrites_nothing(
     assert "You changed this draft in another tab" in status
     assert "someone else" not in status.lower()
     assert run_orm(lambda: draft_comment(expert)) == "From the first tab"
+    # The refused draft stays with its own tab: reloading the first tab does not bring it.
+    page.reload()
+    wait_rendered(page)
+    assert page.locator("#comment").input_value() == "From the first tab"
+    assert run_orm(lambda: draft_comment(expert)) == "From the first tab"
     other.close()
     browser.log.clear()  # the other tab's refused draft (409) was the point
 

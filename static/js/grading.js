@@ -500,14 +500,18 @@
     if (page.editing) return guardEdit(page);
     var form = page.form, root = $("grading"), retry = null, inFlight = 0;
     var key = root.dataset.draftKey, signedOut = false;
-    page.tab = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    // This tab's id survives its reloads (sessionStorage), so a reloaded page may take up
+    // its own draft; each tab keeps its local copy under its own key, so that one tab's
+    // refused draft is never restored, and sent, by another.
+    page.tab = tabId(false);
+    function localKey() { return key + ":" + page.tab; }
     page.base = +root.dataset.draftRevision || 0; // the server's draft this page has seen
     page.revision = page.base;
     field(form, "tab").value = page.tab;
     field(form, "base_revision").value = page.base;
     field(form, "revision").value = page.revision;
 
-    var local = readLocal(key);
+    var local = readLocal(localKey());
     if (local && local.revision > page.base) {
       // Newer than the server's copy: typed here before a reload, or while signed out.
       restore(page, local);
@@ -519,7 +523,7 @@
       // the server sees the same revision twice and keeps one.
       setTimeout(function () { form.dispatchEvent(new Event("proofdesk:resend", { bubbles: true })); }, 0);
     } else if (local) {
-      forgetLocal(key);
+      forgetLocal(localKey());
     }
 
     ["input", "change", "proofdesk:dirty"].forEach(function (name) {
@@ -527,10 +531,10 @@
         page.edits += 1;
         page.revision = Math.max(page.revision + 1, Date.now() * 1000);
         field(form, "revision").value = page.revision;
-        keepLocal(key, page);
+        keepLocal(localKey(), page);
       });
     });
-    form.addEventListener("submit", function () { forgetLocal(key); });
+    form.addEventListener("submit", function () { forgetLocal(localKey()); });
     form.addEventListener("htmx:beforeRequest", function () { inFlight = page.edits; });
     form.addEventListener("htmx:beforeSwap", function (e) {
       var xhr = e.detail.xhr;
@@ -577,8 +581,8 @@
         page.savedEdits = Math.max(page.savedEdits, inFlight);
         page.base = Math.max(page.base, revision || 0);
         field(form, "base_revision").value = page.base;
-        var kept = readLocal(key);
-        if (kept && kept.revision <= page.base) forgetLocal(key);
+        var kept = readLocal(localKey());
+        if (kept && kept.revision <= page.base) forgetLocal(localKey());
       } else if (ours === "refused" && xhr.getResponseHeader("Proofdesk-Draft-Conflict") === "other-tab") {
         $("other-tab").hidden = false;
       } else if (!ours && (code === 401 || code === 403 || isSignedOut(xhr))) {
@@ -618,6 +622,18 @@
     return input;
   }
 
+  // A random id for this tab, kept in sessionStorage; `fresh` makes a new one (a duplicated
+  // tab starts with a copy of the original's sessionStorage).
+  function tabId(fresh) {
+    var id = null;
+    try { id = fresh ? null : sessionStorage.getItem("proofdesk-tab"); } catch (e) { /* none */ }
+    if (!id) {
+      id = Math.random().toString(36).slice(2) + Date.now().toString(36);
+      try { sessionStorage.setItem("proofdesk-tab", id); } catch (e) { /* per page then */ }
+    }
+    return id;
+  }
+
   function readLocal(key) {
     try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
   }
@@ -655,19 +671,26 @@
   function otherTabs(page, key) {
     if (!window.BroadcastChannel) return;
     var channel = new BroadcastChannel("proofdesk-grading"), others = {};
+    var instance = Math.random().toString(36).slice(2);
     function shown() { $("other-tab").hidden = Object.keys(others).length === 0; }
+    function send(type) {
+      channel.postMessage({ type: type, key: key, tab: page.tab, instance: instance });
+    }
     channel.onmessage = function (e) {
       var m = e.data || {};
-      if (m.key !== key || m.tab === page.tab) return;
-      if (m.type === "closed") delete others[m.tab];
-      else others[m.tab] = true;
-      if (m.type === "open") channel.postMessage({ type: "here", key: key, tab: page.tab });
+      if (m.key !== key || m.instance === instance) return;
+      if (m.tab === page.tab && m.type === "here") {
+        // A duplicated tab (same sessionStorage): the newcomer takes an id of its own.
+        page.tab = tabId(true);
+        field(page.form, "tab").value = page.tab;
+      }
+      if (m.type === "closed") delete others[m.instance];
+      else others[m.instance] = true;
+      if (m.type === "open") send("here");
       shown();
     };
-    channel.postMessage({ type: "open", key: key, tab: page.tab });
-    window.addEventListener("pagehide", function () {
-      channel.postMessage({ type: "closed", key: key, tab: page.tab });
-    });
+    send("open");
+    window.addEventListener("pagehide", function () { send("closed"); });
   }
 
   // An edit of a committed grade is saved only by "Save" (it must name the version it
