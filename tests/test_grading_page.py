@@ -992,6 +992,25 @@ def test_grading_page_query_count_does_not_grow_with_the_campaign(
 
 
 @pytest.mark.parametrize("size", [0, 40])
+def test_open_campaign_grading_page_query_count_does_not_grow_with_others_ratings(
+    client, expert, expert2, item, django_assert_max_num_queries, size
+):
+    """Not blind: the grader sees the other ratings while grading, before committing."""
+    Campaign.objects.filter(pk=item.campaign_id).update(overlap=50, blind=False)
+    item.campaign.refresh_from_db()
+    add_other_ratings(item, expert2)
+    grow(item.campaign, size, size // 4, item)
+    lease_to(item, expert)
+    client.force_login(expert)
+    with django_assert_max_num_queries(13):
+        response = client.get(url("grading_page", item))
+    assert response.status_code == 200 and response.context["own_grade"] is None
+    others = response.context["others"]
+    assert (len(others["grades"]), len(others["imported_grades"])) == (size // 4 + 1, size // 4 + 1)
+    assert response.content.decode().count("finds a gap") == size // 4
+
+
+@pytest.mark.parametrize("size", [0, 40])
 def test_submit_query_count_does_not_grow_with_the_campaign(
     client, expert, item, django_assert_max_num_queries, size
 ):
