@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -199,3 +200,61 @@ def test_debug_defaults_to_off_with_secure_cookies(production_env):
     result = manage(["shell", "--verbosity", "0", "-c", code], production_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "True", "['proofdesk.example.org']"]
+
+
+# --- SQLite, however it is named --------------------------------------------------------
+
+PRINT_SQLITE_OPTIONS = (
+    "import json; from django.db import connection; "
+    "print(json.dumps(connection.settings_dict['OPTIONS']))"
+)
+
+# Six threads, each with its own connection, read then write in one transaction: the
+# pattern of a grade commit. Deferred transactions fail at once with "database is locked"
+# when two try to upgrade their read lock; IMMEDIATE ones wait their turn.
+CONCURRENT_COMMITS = """
+import json, threading
+from django.db import connection, connections, transaction
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE commits (n INTEGER)")
+start, errors = threading.Barrier(6), []
+def commit_many():
+    try:
+        start.wait()
+        for _ in range(15):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM commits")
+                cursor.execute("INSERT INTO commits VALUES (1)")
+    except Exception as exc:
+        errors.append(str(exc))
+    finally:
+        connections.close_all()
+threads = [threading.Thread(target=commit_many) for _ in range(6)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+with connection.cursor() as cursor:
+    cursor.execute("SELECT count(*) FROM commits")
+    print(json.dumps({"rows": cursor.fetchone()[0], "errors": errors}))
+"""
+
+
+@pytest.fixture
+def sqlite_url_env(production_env, tmp_path):
+    return {**production_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'url.sqlite3'}"}
+
+
+def test_sqlite_options_apply_when_named_by_database_url(sqlite_url_env, production_env):
+    unset = {k: v for k, v in production_env.items() if k != "DATABASE_URL"}
+    for env in (sqlite_url_env, unset):
+        result = manage(["shell", "--verbosity", "0", "-c", PRINT_SQLITE_OPTIONS], env)
+        assert result.returncode == 0, result.stderr
+        options = json.loads(result.stdout)
+        assert options["transaction_mode"] == "IMMEDIATE"
+        assert options["timeout"] >= 5
+
+
+def test_concurrent_commits_on_a_sqlite_database_url_all_succeed(sqlite_url_env):
+    result = manage(["shell", "--verbosity", "0", "-c", CONCURRENT_COMMITS], sqlite_url_env)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome == {"rows": 90, "errors": []}
