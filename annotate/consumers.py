@@ -17,8 +17,11 @@ def campaign_group(campaign_id: int) -> str:
 class CampaignProgressConsumer(AsyncJsonWebsocketConsumer):
     """Pushes `{"type": "progress", ...}` events sent to the campaign's group.
 
-    Authorised exactly like the campaign page: anonymous users and outsiders are refused
-    before the handshake completes.
+    An event says that an item changed (a grade committed: its count of grades; a skip: the
+    item only), never a score, a comment or a note: the pages that listen
+    (static/js/live.js) re-fetch their numbers over HTTP, authorised like any page view.
+    Authorised exactly like the campaign page (`get_campaign_for_member`): anonymous users
+    and outsiders are refused before the handshake completes.
     """
 
     async def connect(self) -> None:
