@@ -45,6 +45,7 @@ from annotate.models import (
 
 # The progress statistics moved to annotate/progress.py; the names stay importable here.
 from annotate.progress import campaign_progress, grader_progress  # noqa: F401
+from annotate.text import unstorable_reason
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ def parse_comment(value: Any) -> str:
         raise GradingError("comment", "The comment must be text.")
     if len(value) > MAX_COMMENT_CHARS:
         raise GradingError("comment", f"The comment is longer than {MAX_COMMENT_CHARS} characters.")
+    _refuse_unstorable(value, "comment", "The comment")
     return value
 
 
@@ -209,7 +211,15 @@ def parse_tab(value: Any) -> str:
         return ""
     if not isinstance(value, str) or len(value) > 64:
         raise GradingError("tab", "The tab id must be text of at most 64 characters.")
+    _refuse_unstorable(value, "tab", "The tab id")
     return value
+
+
+def _refuse_unstorable(value: str, field: str, label: str) -> None:
+    """Text no database column can hold (the rule: annotate/text.py) is a GradingError."""
+    reason = unstorable_reason(value)
+    if reason:
+        raise GradingError(field, f"{label} {reason}; remove it and try again.")
 
 
 def parse_submission_key(value: Any) -> uuid.UUID:
@@ -279,6 +289,8 @@ def parse_issues(raw: Any, proof_text: str) -> list[IssueInput]:
             raise GradingError(
                 f"{where}.note", f"The note is longer than {MAX_NOTE_CHARS} characters."
             )
+        _refuse_unstorable(note, f"{where}.note", "The issue's note")
+        _refuse_unstorable(quote, f"{where}.quote", "The issue's quote")
         if severity not in GradeIssue.Severity.values:
             raise GradingError(f"{where}.severity", "Severity must be 'fatal' or 'minor'.")
         if (start is None) != (end is None):
@@ -454,6 +466,7 @@ def skip_item(item: CampaignItem, grader, reason: str, note: str = "") -> Skip:
         raise GradingError("note", "The note must be text.")
     if len(note) > MAX_SKIP_NOTE_CHARS:
         raise GradingError("note", f"The note is longer than {MAX_SKIP_NOTE_CHARS} characters.")
+    _refuse_unstorable(note, "note", "The note")
     with transaction.atomic():
         skip, created = Skip.objects.get_or_create(
             item=item, grader=grader, defaults={"reason": reason, "note": note}

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from annotate.models import Category, Grade, GradeIssue, Problem, Proof
+from annotate.text import text_problem as stored_text_problem
 from verification.models import Analysis
 
 
@@ -253,18 +254,10 @@ class Fields:
 
 
 def text_problem(value: str, limit: int | None = None) -> str | None:
-    """Why `value` cannot be stored as a text column, or None."""
-    limit = limit if limit is not None else settings.IMPORT_MAX_TEXT_CHARS
-    if len(value) > limit:
-        return f"longer than {limit} characters ({len(value)})"
-    if "\x00" in value:
-        return "contains a NUL character"
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "contains an unpaired surrogate (not valid Unicode)"
-    return None
+    """Why `value` cannot be stored as a text column, or None (the rule: annotate/text.py)."""
+    return stored_text_problem(
+        value, limit if limit is not None else settings.IMPORT_MAX_TEXT_CHARS
+    )
 
 
 def check_issue_anchor(
