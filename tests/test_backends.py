@@ -242,10 +242,7 @@ def write_recording(path: Path, rows: list[dict[str, Any]]) -> Path:
 def test_replay_answers_recorded_samples_by_kind_identity_and_index(tmp_path):
     recording = write_recording(
         tmp_path / "r.jsonl",
-        [
-            {"kind": "verify", "identity": "proof:a", "index": i, "text": f"t{i}"}
-            for i in range(3)
-        ],
+        [{"kind": "verify", "identity": "proof:a", "index": i, "text": f"t{i}"} for i in range(3)],
     )
     replay = ReplayBackend("m", recording=recording)
     ask = GenerationRequest(prompt="x", sampling=Sampling(n=3), kind="verify", identity="proof:a")
