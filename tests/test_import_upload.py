@@ -338,3 +338,14 @@ def test_a_real_worker_imports_an_uploaded_job_end_to_end(
     job.refresh_from_db()
     assert job.status == ImportJob.Status.DONE, job.errors
     assert campaign.items.get().proof.text == "via redis"
+
+
+@pytest.mark.parametrize("name", ["???", "★★★", " "])
+def test_a_file_name_without_usable_characters_is_a_form_error(
+    client, campaign, owner, enqueued, name
+):
+    data = {"format": "native", "file": jsonl_upload(name=name)}
+    response = login(client, owner).post(upload_url(campaign), data)
+    assert response.status_code == 400
+    assert "rename the file" in response.content.decode()
+    assert ImportJob.objects.count() == 0 and enqueued == []

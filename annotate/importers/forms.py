@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.template.defaultfilters import filesizeformat
+from django.utils.text import get_valid_filename
 
 from annotate.importers import FORMATS
 
@@ -21,4 +23,12 @@ class ImportUploadForm(forms.Form):
                 f"The file is {filesizeformat(upload.size)}; uploads may be at most "
                 f"{filesizeformat(limit)}. Larger files: `manage.py import_data`."
             )
+        try:
+            # What storage will name the file; raised there, it would be a bare 400.
+            get_valid_filename(upload.name)
+        except SuspiciousFileOperation:
+            raise forms.ValidationError(
+                f"The file name {upload.name!r} has no letters or digits to store it under; "
+                "rename the file (e.g. proofs.jsonl) and upload it again."
+            ) from None
         return upload
