@@ -139,17 +139,42 @@ class GraderRace:
 
 def race_graders(campaign: Campaign, graders: list, *, timeout: float = 300) -> GraderRace:
     """Each grader in a thread of its own, with its own connection, claims → submits until
-    the queue says nothing is left; records any item two graders held at once."""
+    nothing is left for them; records any item two graders held at once.
+
+    "Nothing left" is the queue's answer only while every item the grader could still grade
+    is leased to someone else: that grader waits for the next submission and asks again, as
+    a real one would press Next later (else the last items, handed back with one grade
+    short, would find nobody left to grade them).
+    """
     race = GraderRace()
     lock = threading.Lock()
+    submitted = threading.Condition(lock)
+    submissions = 0
+    stopped = threading.Event()
     holders: dict[int, int] = {}  # item id -> grader id currently holding it (per our records)
 
+    def still_open_for(grader) -> bool:
+        graded = Grade.objects.filter(campaign=campaign, grader=grader).values("proof_id")
+        return (
+            CampaignItem.objects.filter(campaign=campaign, committed_grades__lt=campaign.overlap)
+            .exclude(proof_id__in=graded)
+            .exists()
+        )
+
     def work(grader) -> None:
+        nonlocal submissions
         try:
             while True:
+                with lock:
+                    seen = submissions
                 item = grading.claim_next_item(campaign, grader)
                 if item is None:
-                    return
+                    if not still_open_for(grader) or stopped.is_set():
+                        return
+                    with submitted:
+                        if submissions == seen:  # none since we asked: wait for the next
+                            submitted.wait(timeout=1)
+                    continue
                 with lock:
                     other = holders.get(item.pk)
                     if other is not None:
@@ -172,6 +197,9 @@ def race_graders(campaign: Campaign, graders: list, *, timeout: float = 300) -> 
                     active_seconds=30,
                     submission_key=uuid.uuid4(),
                 )
+                with submitted:
+                    submissions += 1
+                    submitted.notify_all()
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             race.errors.append(exc)
         finally:
@@ -184,4 +212,5 @@ def race_graders(campaign: Campaign, graders: list, *, timeout: float = 300) -> 
     for t in threads:
         t.join(timeout=max(0.0, deadline - time.monotonic()))
     race.still_running = sum(t.is_alive() for t in threads)
+    stopped.set()  # graders waiting for an item whose holder failed give up
     return race
