@@ -21,6 +21,7 @@ from typing import BinaryIO
 from annotate.importers import deepseek, native, opc, proofbench
 from annotate.importers.deepseek import ScoreRule
 from annotate.importers.engine import ImportResult, import_records
+from annotate.importers.sniff import wrong_format_error
 from annotate.importers.source import Lines, file_size_error
 from annotate.models import Campaign
 
@@ -52,6 +53,11 @@ def import_stream(
         result = ImportResult()
         result.add_errors([too_big])
         return result
+    wrong_format = wrong_format_error(fileobj, fmt, FORMATS)
+    if wrong_format is not None:
+        result = ImportResult()
+        result.add_errors([wrong_format])
+        return result
     if fmt == "opc":
         return opc.import_stream(fileobj, source_name=source_name, campaign=campaign)
     lines = Lines(fileobj, progress)
@@ -70,7 +76,15 @@ def import_stream(
 
 def import_path(path: str | Path, fmt: str, **kwargs) -> ImportResult:
     path = Path(path)
+    if fmt == "opc" and path.is_dir():
+        return opc.import_file(path, **kwargs)
     if fmt == "opc":
+        with path.open("rb") as fileobj:
+            wrong_format = wrong_format_error(fileobj, fmt, FORMATS)
+        if wrong_format is not None:
+            result = ImportResult()
+            result.add_errors([wrong_format])
+            return result
         return opc.import_file(path, **kwargs)
     with path.open("rb") as fileobj:
         return import_stream(
