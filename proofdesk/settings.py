@@ -125,6 +125,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {"workers.tasks.gpu_*": {"queue": "gpu"}}
+# A task not acknowledged within this time is delivered again (acks are late): longer than
+# any model-run batch, or a slow batch would run twice (harmless, but wasted GPU time).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
 
 # --- auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

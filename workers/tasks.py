@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from annotate.importers import jobs
+from workers import runs
+from workers.models import ModelRun
 
 
 @shared_task(name="workers.tasks.run_import_job")
@@ -12,3 +14,19 @@ def run_import_job(job_id: int) -> str:
     """Import an uploaded file (cpu queue); safe to redeliver (see annotate/importers/jobs.py)."""
     job = jobs.run_import_job(job_id)
     return job.status if job is not None else "skipped"
+
+
+@shared_task(name="workers.tasks.start_model_run")
+def start_model_run(run_id: int) -> int:
+    """Queue every batch of a run (cpu queue); batches already stored are skipped when run."""
+    run = ModelRun.objects.get(pk=run_id)
+    parts = runs.batches(run)
+    for batch in parts:
+        gpu_execute_run_batch.delay(run.pk, batch)
+    return len(parts)
+
+
+@shared_task(name="workers.tasks.gpu_execute_run_batch")
+def gpu_execute_run_batch(run_id: int, target_ids: list[int]) -> int:
+    """One batch of a model run (gpu queue: routed by the `gpu_` prefix); safe to redeliver."""
+    return runs.execute_run_batch(run_id, target_ids)

@@ -1,0 +1,307 @@
+"""Model runs: requests checked before anything is written, samples stored once under
+(run, target, sample index), failures recorded with their reason and retried on resume,
+cancellation between batches, outputs turned into analyses, scores or proofs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from annotate.models import CampaignItem, Proof
+from verification.models import Analysis, Claim
+from workers import runs, tasks
+from workers.backends import (
+    BackendError,
+    GenerationRequest,
+    GenerationResult,
+    InferenceBackend,
+    Output,
+)
+from workers.models import ModelOutput, ModelRun
+
+pytestmark = pytest.mark.django_db
+
+ANALYSIS = (
+    "<think>Check each step.</think>\n"
+    '1. The step "Then $p^2 = 2q^2$" is stated without saying why.\n\n'
+    "The proof is otherwise fine.\n\n\\boxed{0.5}"
+)
+
+
+class FakeBackend(InferenceBackend):
+    """The backend interface, answering from a function of the request (default: n
+    copies of a verifier analysis), and remembering every request it was asked."""
+
+    name = "fake"
+
+    def __init__(self, answer: Callable[[GenerationRequest], GenerationResult] | None = None):
+        super().__init__("fake-model")
+        self.answer = answer or self.analyses
+        self.requests: list[GenerationRequest] = []
+
+    @staticmethod
+    def analyses(request: GenerationRequest, text: str = ANALYSIS) -> GenerationResult:
+        n = request.sampling.n
+        outputs = [Output(index=i, text=text, finish_reason="stop") for i in range(n)]
+        return GenerationResult(outputs=outputs, prompt_tokens=100, completion_tokens=10 * n)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        self.requests.extend(requests)
+        return [self.answer(r) for r in requests]
+
+
+@pytest.fixture
+def proofs(campaign, proof, problem) -> list[Proof]:
+    more = [
+        Proof.objects.create(problem=problem, text=f"Proof number {i}: $p^2 = 2q^2$, so 2 | p.")
+        for i in range(2)
+    ]
+    for extra in more:
+        CampaignItem.objects.create(campaign=campaign, proof=extra)
+    return [proof, *more]
+
+
+def verify_run(n: int = 2, **extra: Any) -> ModelRun:
+    request = {
+        "kind": "verify",
+        "target": {"campaign": "Test campaign"},
+        "backend": "replay",
+        "model": "fake-model",
+        "sampling": {"n": n, "temperature": 0.7, "max_tokens": 512, "seed": 1},
+        **extra,
+    }
+    return runs.create_run(**request)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"backend": "nope"}, "'nope' (known: openai, replay, vllm)"),
+        ({"sampling": {"n": 0}}, "n must be a whole number of at least 1"),
+        ({"sampling": {"n": 2, "beam": 3}}, "unknown sampling fields: beam"),
+        ({"template_text": "Just $problem"}, "the verify template is missing $proof"),
+        ({"template_text": "$problem $proof $answer"}, "uses $answer"),
+        ({"target": {"campaign": "Nope"}}, "no campaign named 'Nope'"),
+        ({"target": {"problems": ["PB-None"]}}, "no problem 'PB-None'"),
+        ({"kind": "summarise"}, "unknown kind 'summarise'"),
+        ({"model": " "}, "name the model"),
+    ],
+)
+def test_a_malformed_request_is_refused_with_a_clear_error_and_creates_nothing(
+    proofs, change, message
+):
+    request = {
+        "kind": "verify",
+        "target": {"campaign": "Test campaign"},
+        "backend": "replay",
+        "model": "m",
+        "sampling": {"n": 2},
+        **change,
+    }
+    with pytest.raises(runs.RunRequestError) as caught:
+        runs.create_run(**request)
+    assert message in str(caught.value)
+    assert not ModelRun.objects.exists()
+
+
+def test_a_run_records_its_template_sampling_and_targets(proofs):
+    run = verify_run(n=3)
+    assert run.status == "pending" and run.total == 9
+    assert run.target_ids == sorted(p.pk for p in proofs)
+    assert run.template_version.startswith("verify-") and len(run.template_hash) == 64
+    assert run.template_text.startswith("## Problem\n\n$problem")
+    assert run.sampling == {"n": 3, "temperature": 0.7, "top_p": 1.0, "max_tokens": 512, "seed": 1}
+
+
+def test_a_verify_run_stores_n_outputs_per_proof_and_turns_each_into_a_parsed_analysis(proofs):
+    run = verify_run(n=2)
+    backend = FakeBackend()
+    runs.run_batches(run, backend=backend)
+    run.refresh_from_db()
+    assert (run.status, run.done, run.failed) == ("done", 6, 0)
+    assert (run.tokens_in, run.tokens_out) == (300, 60)
+    assert run.started_at and run.finished_at
+    # the problem and the proof are the prompt's first words
+    prompt = backend.requests[0].prompt[0]["content"]
+    assert prompt.startswith(f"## Problem\n\n{proofs[0].problem.statement}\n\n## Proof")
+    assert backend.requests[0].identity == f"proof:{proofs[0].content_hash}"
+
+    output = ModelOutput.objects.get(run=run, target_id=proofs[0].pk, sample_index=1)
+    assert output.text == ANALYSIS and output.finish_reason == "stop"
+    assert (output.backend, output.model) == ("replay", "fake-model")
+    assert output.template_version == run.template_version
+    assert output.completion_tokens == 10 and output.score == Decimal("0.5")
+
+    analysis = output.analysis
+    assert analysis.origin == "model_run" and analysis.proof == proofs[0]
+    assert analysis.parse_status == "ok" and analysis.score == Decimal("0.5")
+    assert analysis.reasoning == "Check each step."
+    assert (analysis.model, analysis.prompt_version) == ("fake-model", run.template_version)
+    [claim] = analysis.claims.all()
+    assert claim.quote == "Then $p^2 = 2q^2$"
+    assert proofs[0].text[claim.start : claim.end] == "Then $p^2 = 2q^2$"
+    assert Analysis.objects.filter(origin="model_run").count() == 6
+
+
+def test_a_redelivered_batch_makes_no_call_and_writes_nothing(proofs):
+    run = verify_run()
+    runs.run_batches(run, backend=FakeBackend())
+    counts = (ModelOutput.objects.count(), Analysis.objects.count(), Claim.objects.count())
+    again = FakeBackend()
+    assert runs.execute_run_batch(run.pk, run.target_ids, backend=again) == 0
+    ModelRun.objects.filter(pk=run.pk).update(status="running")  # even if it looked unfinished
+    assert runs.execute_run_batch(run.pk, run.target_ids, backend=again) == 0
+    assert again.requests == []
+    assert (ModelOutput.objects.count(), Analysis.objects.count(), Claim.objects.count()) == counts
+
+
+def test_a_batch_cut_short_is_completed_without_duplicating_what_was_stored(proofs):
+    run = verify_run(n=3)
+    runs.run_batches(run, backend=FakeBackend())
+    # a worker that died mid-store: one sample of one proof never made it
+    lost = ModelOutput.objects.get(run=run, target_id=proofs[1].pk, sample_index=2)
+    lost.analysis.delete()
+    lost.delete()
+    ModelRun.objects.filter(pk=run.pk).update(status="running")
+    backend = FakeBackend()
+    assert runs.execute_run_batch(run.pk, run.target_ids, backend=backend) == 1
+    assert [r.identity for r in backend.requests] == [f"proof:{proofs[1].content_hash}"]
+    keys = list(ModelOutput.objects.values_list("target_id", "sample_index"))
+    assert len(keys) == len(set(keys)) == 9
+    assert Analysis.objects.filter(origin="model_run").count() == 9
+
+
+def test_the_database_refuses_a_second_output_under_the_same_key(proofs):
+    run = verify_run()
+    fields = {"run": run, "target_id": proofs[0].pk, "sample_index": 0, "backend": "x"}
+    ModelOutput.objects.create(**fields)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelOutput.objects.create(**fields)
+
+
+def test_a_failing_target_is_recorded_with_its_reason_and_the_others_complete(proofs):
+    bad = proofs[1].content_hash
+
+    def answer(request: GenerationRequest) -> GenerationResult:
+        if request.identity.endswith(bad):
+            return GenerationResult(error=BackendError("server_error", "HTTP 500: boom"))
+        return FakeBackend.analyses(request)
+
+    run = verify_run(n=2)
+    runs.run_batches(run, backend=FakeBackend(answer))
+    run.refresh_from_db()
+    assert (run.status, run.done, run.failed) == ("done", 4, 2)
+    assert run.failed_by_reason == {"server_error": 2}
+    failed = ModelOutput.objects.filter(run=run, target_id=proofs[1].pk)
+    assert {(o.error_reason, o.error_message, o.analysis_id) for o in failed} == {
+        ("server_error", "HTTP 500: boom", None)
+    }
+
+    # resumed: only the failed proof is asked again, and its samples replace the failures
+    runs.resume_run(run)
+    backend = FakeBackend()
+    runs.run_batches(run, backend=backend)
+    run.refresh_from_db()
+    assert [r.identity for r in backend.requests] == [f"proof:{bad}"]
+    assert (run.status, run.done, run.failed, run.failed_by_reason) == ("done", 6, 0, {})
+    assert ModelOutput.objects.filter(run=run).count() == 6
+
+
+def test_a_backend_that_cannot_work_fails_every_sample_with_its_reason(proofs):
+    class Broken(FakeBackend):
+        def generate(self, requests):
+            raise BackendError("not_installed", "no vllm here")
+
+    run = verify_run(n=1)
+    runs.run_batches(run, backend=Broken())
+    run.refresh_from_db()
+    assert run.failed_by_reason == {"not_installed": 3} and run.done == 0
+
+
+def test_an_empty_output_is_a_failure_not_an_analysis(proofs):
+    run = verify_run(n=1)
+    runs.run_batches(run, backend=FakeBackend(lambda r: FakeBackend.analyses(r, text="  ")))
+    run.refresh_from_db()
+    assert run.failed_by_reason == {"empty_output": 3}
+    assert not Analysis.objects.filter(origin="model_run").exists()
+
+
+def test_cancel_stops_new_calls_between_batches(proofs, monkeypatch):
+    monkeypatch.setattr(runs, "BATCH_SIZE", 1)
+    run = verify_run(n=1)
+    backend = FakeBackend()
+    runs.run_batches(run, backend=backend, progress=runs.cancel_run)
+    run.refresh_from_db()
+    assert len(backend.requests) == 1
+    assert (run.status, run.done, run.cancel_requested) == ("cancelled", 1, True)
+    # a batch delivered after the cancellation makes no call either
+    assert runs.execute_run_batch(run.pk, run.target_ids, backend=backend) == 0
+    assert len(backend.requests) == 1
+
+
+def test_a_meta_verify_run_assesses_the_analyses_scored_below_1(proofs):
+    verify = verify_run(n=1)
+    runs.run_batches(verify, backend=FakeBackend())
+    perfect = Analysis.objects.filter(origin="model_run").first()
+    Analysis.objects.filter(pk=perfect.pk).update(score=1)  # not meta-verified
+    meta = runs.create_run(
+        kind="meta_verify",
+        target={"campaign": "Test campaign"},
+        backend="replay",
+        model="fake-model",
+        sampling={"n": 2},
+    )
+    assert len(meta.target_ids) == 2 and perfect.pk not in meta.target_ids
+    backend = FakeBackend(lambda r: FakeBackend.analyses(r, text="All real. \\boxed{1}"))
+    runs.run_batches(meta, backend=backend)
+    prompt = backend.requests[0].prompt[0]["content"]
+    assert prompt.index("## Proof that was evaluated") < prompt.index("## The evaluation")
+    outputs = ModelOutput.objects.filter(run=meta)
+    assert outputs.count() == 4
+    assert {(o.parse_status, o.score) for o in outputs} == {("ok", Decimal("1"))}
+
+
+def test_a_generate_run_stores_proofs_with_their_self_evaluation_and_self_score(proofs, problem):
+    text = "## Proof\n\nBy descent. \n\n## Self-evaluation\n\nComplete. \\boxed{1}"
+    run = runs.create_run(
+        kind="generate",
+        target={"problems": [problem.external_id]},
+        backend="replay",
+        model="gen",
+        sampling={"n": 2},
+    )
+    runs.run_batches(run, backend=FakeBackend(lambda r: FakeBackend.analyses(r, text=text)))
+    made = Proof.objects.get(text="By descent.")
+    assert made.self_evaluation == "Complete. \\boxed{1}" and made.self_score == 1
+    assert made.generator_model == "gen" and made.metadata["model_run"] == run.pk
+    # the two samples wrote the same proof: one proof, both outputs point at it
+    assert set(ModelOutput.objects.filter(run=run).values_list("proof_id", flat=True)) == {made.pk}
+
+
+def test_the_celery_tasks_run_a_replayed_verify_run(proofs, tmp_path):
+    recording = tmp_path / "rec.jsonl"
+    recording.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "kind": "verify",
+                    "identity": f"proof:{p.content_hash}",
+                    "index": i,
+                    "text": ANALYSIS,
+                }
+            )
+            + "\n"
+            for p in proofs
+            for i in range(2)
+        )
+    )
+    run = verify_run(n=2, backend_options={"recording": str(recording)})
+    assert tasks.start_model_run(run.pk) == 1  # one batch, run at once (eager without a broker)
+    run.refresh_from_db()
+    assert (run.status, run.done) == ("done", 6)
+    assert tasks.gpu_execute_run_batch(run.pk, run.target_ids) == 0
