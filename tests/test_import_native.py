@@ -331,8 +331,8 @@ def test_campaign_items_are_added_once_in_the_seeded_order(tmp_path, campaign):
             "line 2: grades[0].issues[0].severity: must be one of fatal, minor",
         ),
         (
-            {"problem": {"external_id": "X", "statement": "s", "category": "Algebra"}},
-            "line 2: problem.category: must be one of",
+            {"problem": {"external_id": "X", "statement": "s", "category": "Algebraic geometry"}},
+            "line 2: problem.category: unknown category 'Algebraic geometry' (must be one of",
         ),
         (
             {
@@ -515,3 +515,49 @@ def test_lines_split_across_read_blocks_come_out_whole(monkeypatch, settings):
         (6, "no newline"),
     ]
     assert sum(seen) == len(content)
+
+
+@pytest.mark.parametrize(
+    "label, stored",
+    [
+        ("Number Theory", "number_theory"),
+        ("number-theory", "number_theory"),
+        ("  NUMBER   theory ", "number_theory"),
+        ("NT", "number_theory"),
+        ("Inequalities", "inequality"),
+        ("Algebra, Number Theory", "algebra"),
+        ("Combinatorics / Geometry", "combinatorics"),
+        ("Number Theory and Algebra", "number_theory"),
+        (["Geometry", "Number Theory"], "geometry"),
+        ("", ""),
+        ([], ""),
+    ],
+)
+def test_category_labels_of_real_sources_are_normalised_and_the_first_is_kept(
+    tmp_path, label, stored
+):
+    line = native_line("CAT-1")
+    line["problem"]["category"] = label
+    result = import_path(write_jsonl(tmp_path, [line]), "native")
+    assert result.ok, result.errors
+    assert Problem.objects.get().category == stored
+
+
+@pytest.mark.parametrize(
+    "label, unknown",
+    [
+        ("Topology", "'Topology'"),
+        (["Algebra", "Topology"], "'Topology'"),
+        ("Algebra; Tpology", "'Tpology'"),
+    ],
+)
+def test_an_unknown_category_is_refused_with_the_allowed_values(tmp_path, label, unknown):
+    line = native_line("CAT-1")
+    line["problem"]["category"] = label
+    result = import_path(write_jsonl(tmp_path, [line]), "native")
+    assert result.errors == [
+        f"line 1: problem.category: unknown category {unknown} (must be one of algebra,"
+        " combinatorics, geometry, inequality, number_theory, other; case, spaces and hyphens"
+        " do not matter, and several may be given (the first is kept))"
+    ]
+    assert Problem.objects.count() == 0

@@ -80,7 +80,9 @@ def test_errors_name_the_line_where_a_multiline_row_starts(tmp_path):
     text = csv_text([row("A"), row("B", Category="Topology"), row("C", Problem="")])
     result = import_path(write_file(tmp_path, "pb.csv", text), "proofbench")
     assert result.errors == [
-        "line 5: Category: unknown category 'Topology'",
+        "line 5: Category: unknown category 'Topology' (must be one of algebra, combinatorics,"
+        " geometry, inequality, number_theory, other; case, spaces and hyphens do not matter,"
+        " and several may be given (the first is kept))",
         "line 8: Problem: required",
     ]
     assert Problem.objects.count() == 0

@@ -35,7 +35,8 @@ from annotate.importers.records import (
     ProblemRecord,
     ProofRecord,
     Record,
-    category_from_label,
+    category_from_labels,
+    unknown_category_message,
 )
 from annotate.importers.source import Lines, json_objects
 
@@ -129,9 +130,9 @@ def parse_record(
     question = top.text("question", required=True)
     original = top.text("question_original")
     category_label = top.text("type")
-    category = category_from_label(category_label) if category_label else ""
-    if category is None:
-        top.error("type", f"unknown category {category_label!r}")
+    category, unknown = category_from_labels(category_label) if category_label else ("", [])
+    if unknown:
+        top.error("type", unknown_category_message(unknown))
     problem = ProblemRecord(
         external_id=problem_idx,
         # The release rewords a few ProofBench statements; the problem keeps the original.

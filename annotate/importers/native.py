@@ -7,7 +7,8 @@ so typos are caught):
 - `problem`: `external_id` (required); `statement` (required to create a problem; a line
   whose problem already exists, in the database or earlier in the file, may give the
   `external_id` alone, and the stored problem is kept as it is); `reference_solution`,
-  `guidelines`, `short_answer`, `category` (one of Category's values), `level`, `source`.
+  `guidelines`, `short_answer`, `category` (one of Category's values, read leniently: see
+  `records.category_from_labels`), `level`, `source`.
 - `proof`: `text` (required); `external_id`; `generator` {`model`, `version`, `sampling`};
   `author` (a person, instead of a generator); `self_evaluation`; `self_score` (0, 0.5, 1);
   `metadata` (free-form object).
@@ -23,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from annotate.importers.records import (
-    CATEGORY_VALUES,
     LIMITS,
     SEVERITY_VALUES,
     AnalysisRecord,
@@ -34,7 +34,9 @@ from annotate.importers.records import (
     ProblemRecord,
     ProofRecord,
     Record,
+    category_from_labels,
     check_issue_anchor,
+    unknown_category_message,
 )
 from annotate.importers.source import Lines, json_objects
 
@@ -106,9 +108,7 @@ def _problem(f: Fields | None) -> ProblemRecord | None:
     if f is None:
         return None
     f.reject_unknown(PROBLEM_KEYS)
-    category = f.text("category")
-    if category and category not in CATEGORY_VALUES:
-        f.error("category", f"must be one of {', '.join(sorted(CATEGORY_VALUES))}")
+    category = _category(f)
     return ProblemRecord(
         external_id=f.text("external_id", required=True, limit=LIMITS["problem.external_id"]),
         statement=f.text("statement"),
@@ -119,6 +119,22 @@ def _problem(f: Fields | None) -> ProblemRecord | None:
         level=f.text("level", limit=LIMITS["problem.level"]),
         source=f.text("source", limit=LIMITS["problem.source"]),
     )
+
+
+def _category(f: Fields) -> str:
+    """One label or several (a string with commas, or a list); the first is kept."""
+    value = f.data.get("category")
+    if isinstance(value, list) and all(isinstance(label, str) for label in value):
+        labels: str | list[str] = value
+    elif isinstance(value, list):
+        f.error("category", "must be a string or a list of strings")
+        return ""
+    else:
+        labels = f.text("category")
+    category, unknown = category_from_labels(labels) if labels else ("", [])
+    if unknown:
+        f.error("category", unknown_category_message(unknown))
+    return category
 
 
 def _proof(f: Fields | None) -> ProofRecord | None:

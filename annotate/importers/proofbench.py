@@ -17,8 +17,9 @@ from annotate.importers.records import (
     LineError,
     ProblemRecord,
     Record,
-    category_from_label,
+    category_from_labels,
     text_problem,
+    unknown_category_message,
 )
 from annotate.importers.source import Lines
 
@@ -109,10 +110,10 @@ def _record(row: dict[str, str], line: int) -> Record | list[LineError]:
             errors.append(LineError(line, column, problem))
         values[attribute] = value
     if values["category"]:
-        category = category_from_label(values["category"])
-        if category is None:
-            errors.append(LineError(line, "Category", f"unknown category {values['category']!r}"))
-        values["category"] = category or ""
+        category, unknown = category_from_labels(values["category"])
+        if unknown:
+            errors.append(LineError(line, "Category", unknown_category_message(unknown)))
+        values["category"] = category
     if errors:
         return errors
     return Record(line, ProblemRecord(**values))

@@ -9,6 +9,7 @@ every format checks types, sizes and unknown keys the same way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -124,10 +125,56 @@ LIMITS = {
 }
 
 
+# Labels real sources use for the categories, beyond the values and their names
+# ("number_theory", "Number theory"): matched after lower-casing and collapsing spaces,
+# hyphens and underscores to one space.
+CATEGORY_SYNONYMS = {
+    "nt": Category.NUMBER_THEORY,
+    "number theory": Category.NUMBER_THEORY,
+    "elementary number theory": Category.NUMBER_THEORY,
+    "alg": Category.ALGEBRA,
+    "algebraic": Category.ALGEBRA,
+    "combinatorial": Category.COMBINATORICS,
+    "combi": Category.COMBINATORICS,
+    "combo": Category.COMBINATORICS,
+    "geo": Category.GEOMETRY,
+    "geometric": Category.GEOMETRY,
+    "inequalities": Category.INEQUALITY,
+    "misc": Category.OTHER,
+    "miscellaneous": Category.OTHER,
+}
+# Between several categories in one string: "Algebra, Number Theory", "Algebra / NT".
+_CATEGORY_SEPARATORS = re.compile(r"\s*(?:[,;/|&+]|\band\b)\s*", re.IGNORECASE)
+CATEGORY_HELP = (
+    f"one of {', '.join(sorted(CATEGORY_VALUES))}; case, spaces and hyphens do not matter, "
+    "and several may be given (the first is kept)"
+)
+
+
 def category_from_label(label: str) -> str | None:
-    """'Number theory', 'number_theory' or 'NUMBER THEORY' -> 'number_theory'."""
-    key = label.strip().lower().replace(" ", "_").replace("-", "_")
-    return key if key in CATEGORY_VALUES else None
+    """'Number theory', 'number_theory', 'NUMBER-THEORY' or 'NT' -> 'number_theory'."""
+    key = " ".join(re.split(r"[\s_-]+", label.strip().lower())).strip()
+    if key.replace(" ", "_") in CATEGORY_VALUES:
+        return key.replace(" ", "_")
+    synonym = CATEGORY_SYNONYMS.get(key)
+    return synonym.value if synonym is not None else None
+
+
+def category_from_labels(value: str | list[str]) -> tuple[str, list[str]]:
+    """(the category to store, the labels not recognised) for one label or several.
+
+    A problem has one category, so of several ("Algebra, Number Theory", or a list) the
+    first is kept; every label must still be known, so a typo is not silently dropped.
+    """
+    labels = value if isinstance(value, list) else _CATEGORY_SEPARATORS.split(value)
+    labels = [label.strip() for label in labels if label.strip()]
+    categories = [category_from_label(label) for label in labels]
+    unknown = [label for label, category in zip(labels, categories, strict=True) if not category]
+    return next((c for c in categories if c), ""), unknown
+
+
+def unknown_category_message(unknown: list[str]) -> str:
+    return f"unknown category {', '.join(map(repr, unknown))} (must be {CATEGORY_HELP})"
 
 
 class Fields:
