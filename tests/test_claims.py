@@ -110,3 +110,13 @@ def test_the_database_refuses_an_inconsistent_anchor(proof):
             Claim.objects.create(analysis=analysis, order=1, text="t", **bad)
     with pytest.raises(IntegrityError), transaction.atomic():
         Claim.objects.create(analysis=analysis, order=1, anchor_method="unanchored")
+
+
+def test_a_blockquote_in_an_item_is_its_quote():
+    answer = (
+        "1. **Gap** — Step 2\n\n   > Hence $a = b$ for all\n   > integers.\n\n   Not justified.\n\n"
+        'Score: \\boxed{0}'
+    )
+    [draft] = split_text(answer)
+    assert draft.quote == "Hence $a = b$ for all integers."
+    assert draft.text.endswith("Not justified.")

@@ -3,7 +3,8 @@
 Where the source gives structure, it is used as it is (the Open Proof Corpus judge's
 `issues` list: `split_structured`). Otherwise `split_text` reads the analysis's answer (the
 text after any `</think>`): numbered or bulleted items if there are any, else paragraphs,
-leaving out the paragraph that only states the score. `anchor_claims` then anchors every
+leaving out the paragraph that only states the score; an item's quote is its blockquote
+(`> ...`) or a double-quoted passage. `anchor_claims` then anchors every
 claim's quote in the proof with `annotate.anchoring`, guided by the source's indices.
 """
 
@@ -25,6 +26,7 @@ _ITEM = re.compile(
 )
 _ITEM_END = re.compile(r"\n[ \t]*\n(?=\S)")
 _QUOTED = re.compile(r"[“\"]([^“”\"]{12,}?)[”\"]")
+_BLOCKQUOTE = re.compile(r"^[ \t]*>[ \t]?(.*\S)[ \t]*$", re.MULTILINE)
 _SCORE_ONLY = re.compile(r"\\boxed\s*\{")
 MAX_SCORE_LINE = 200  # a paragraph with a box and no more than this is the score statement
 
@@ -76,8 +78,11 @@ def split_text(answer: str) -> list[ClaimDraft]:
         text = " ".join(piece.split())
         if not text or (_SCORE_ONLY.search(text) and len(text) <= MAX_SCORE_LINE):
             continue
+        # A Markdown blockquote is the passage quoted (the OPC rendering writes them so),
+        # else the first long enough "double-quoted" stretch.
+        block = " ".join(_BLOCKQUOTE.findall(piece))
         quoted = _QUOTED.search(text)
-        drafts.append(ClaimDraft(text=text, quote=quoted.group(1) if quoted else ""))
+        drafts.append(ClaimDraft(text=text, quote=block or (quoted.group(1) if quoted else "")))
     return drafts
 
 

@@ -1,0 +1,140 @@
+"""`python manage.py run_model --kind verify --campaign NAME --backend replay --model M --n 1`.
+
+Creates a model run and carries it out here, batch by batch, with a progress bar (or,
+with `--queue`, hands it to the Celery workers). `--resume ID` takes up a run again:
+stored samples are kept, failed and missing ones asked for anew. A malformed request is
+refused before anything is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from workers import runs, tasks
+from workers.backends import BACKENDS
+from workers.models import ModelRun
+from workers.prompts import Kind
+
+
+def _option(value: str) -> tuple[str, Any]:
+    """KEY=VALUE for a backend option; whole numbers and decimals become numbers."""
+    key, sep, raw = value.partition("=")
+    if not sep or not key:
+        raise ValueError(value)
+    for kind in (int, float):
+        try:
+            return key, kind(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
+class Command(BaseCommand):
+    help = "Generate, verify or meta-verify with a model: create a run and carry it out."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--kind", choices=Kind.values)
+        target = parser.add_mutually_exclusive_group()
+        target.add_argument("--campaign", metavar="NAME")
+        target.add_argument("--problem", action="append", metavar="ID", help="repeatable")
+        parser.add_argument("--backend", choices=sorted(BACKENDS))
+        parser.add_argument("--model", help="model name or path, as the backend knows it")
+        parser.add_argument("--n", type=int, default=1, help="samples per target")
+        parser.add_argument("--temperature", type=float, default=1.0)
+        parser.add_argument("--top-p", type=float, default=1.0)
+        parser.add_argument("--max-tokens", type=int, default=4096)
+        parser.add_argument("--seed", type=int)
+        parser.add_argument("--regex", help="structured output the engine must follow")
+        parser.add_argument("--template", type=Path, help="a prompt template file ($problem...)")
+        parser.add_argument(
+            "--option",
+            action="append",
+            type=_option,
+            default=[],
+            metavar="KEY=VALUE",
+            help="backend option, e.g. base_url=http://127.0.0.1:8000/v1 or recording=FILE",
+        )
+        parser.add_argument("--resume", type=int, metavar="RUN_ID", help="take up a run again")
+        parser.add_argument("--queue", action="store_true", help="hand the run to Celery")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        run = self._resumed(options["resume"]) if options["resume"] else self._created(options)
+        if options["queue"]:
+            tasks.start_model_run.delay(run.pk)
+            self.stdout.write(f"run {run.pk} queued: {run.total} samples, {run.target_description}")
+            return
+        before = run.done
+        bar = tqdm(
+            total=run.total,
+            initial=run.done + run.failed,
+            unit="sample",
+            disable=options["no_progress"],
+            desc=f"run {run.pk}",
+        )
+
+        def progress(current: ModelRun) -> None:
+            bar.update(current.done + current.failed - bar.n)
+            bar.set_postfix(failed=current.failed, tokens_out=current.tokens_out)
+
+        try:
+            run = runs.run_batches(run, progress=progress)
+        finally:
+            bar.close()
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(run.failed_by_reason.items()))
+        self.stdout.write(
+            f"run {run.pk} {run.status}: {run.done}/{run.total} samples stored "
+            f"({run.done - before} new), {run.failed} failed{f' ({reasons})' if reasons else ''}, "
+            f"tokens in {run.tokens_in}, out {run.tokens_out}"
+        )
+
+    @staticmethod
+    def _resumed(run_id: int) -> ModelRun:
+        try:
+            run = ModelRun.objects.get(pk=run_id)
+        except ModelRun.DoesNotExist:
+            raise CommandError(f"no model run {run_id}") from None
+        runs.resume_run(run)
+        return run
+
+    @staticmethod
+    def _created(options: dict[str, Any]) -> ModelRun:
+        missing = [name for name in ("kind", "backend", "model") if not options[name]]
+        if missing:
+            raise CommandError(f"give --{', --'.join(missing)} (or --resume RUN_ID)")
+        if options["campaign"]:
+            target: dict[str, Any] = {"campaign": options["campaign"]}
+        elif options["problem"]:
+            target = {"problems": options["problem"]}
+        else:
+            raise CommandError("give --campaign NAME or --problem ID")
+        sampling = {
+            "n": options["n"],
+            "temperature": options["temperature"],
+            "top_p": options["top_p"],
+            "max_tokens": options["max_tokens"],
+            "seed": options["seed"],
+            "structured_regex": options["regex"],
+        }
+        template_text = None
+        if options["template"]:
+            try:
+                template_text = options["template"].read_text(encoding="utf-8")
+            except OSError as exc:
+                raise CommandError(f"cannot read the template: {exc}") from None
+        try:
+            return runs.create_run(
+                kind=options["kind"],
+                target=target,
+                backend=options["backend"],
+                model=options["model"],
+                sampling=sampling,
+                template_text=template_text,
+                backend_options=dict(options["option"]),
+            )
+        except runs.RunRequestError as exc:
+            raise CommandError(str(exc)) from None
