@@ -305,3 +305,22 @@ def test_the_celery_tasks_run_a_replayed_verify_run(proofs, tmp_path):
     run.refresh_from_db()
     assert (run.status, run.done) == ("done", 6)
     assert tasks.gpu_execute_run_batch(run.pk, run.target_ids) == 0
+
+
+def test_model_calls_go_to_the_gpu_queue_and_the_rest_to_cpu():
+    from proofdesk.celery import app
+
+    route = app.amqp.router.route
+    assert route({}, "workers.tasks.gpu_execute_run_batch")["queue"].name == "gpu"
+    assert route({}, "workers.tasks.start_model_run")["queue"].name == "cpu"
+    assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.broker_transport_options["visibility_timeout"] >= 3600
+
+
+def test_the_admin_lists_runs_and_outputs(admin_client, proofs):
+    run = verify_run(n=1)
+    runs.run_batches(run, backend=FakeBackend())
+    assert admin_client.get("/admin/workers/modelrun/").status_code == 200
+    assert admin_client.get("/admin/workers/modeloutput/").status_code == 200
+    assert admin_client.get(f"/admin/workers/modelrun/{run.pk}/change/").status_code == 200

@@ -127,11 +127,15 @@ class VLLMBackend(InferenceBackend):
 
     @staticmethod
     async def _final(engine: Any, prompt: str, params: Any, request_id: str) -> Any:
-        final = None
+        """The finished request, with its samples gathered by `output.index` (a yield may
+        hold fewer than n of them)."""
+        final, samples = None, {}
         async for output in engine.generate(prompt, params, request_id):
+            samples.update({sample.index: sample for sample in output.outputs})
             final = output
-        if final is None or not final.finished:
-            raise BackendError("bad_response", "the engine stopped without a final output")
+        if final is None or not final.finished or len(samples) != params.n:
+            raise BackendError("bad_response", "the engine stopped without all its samples")
+        final.outputs = [samples[index] for index in sorted(samples)]
         return final
 
 
