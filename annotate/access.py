@@ -1,7 +1,9 @@
 """Access helpers: the one way every view, API endpoint and consumer reaches an object.
 
 Each returns the object or raises Http404 (the object does not exist or the user may not
-know it exists) or PermissionDenied (a member without the needed role).
+know it exists) or PermissionDenied (a member without the needed role). Their messages are
+sentences the error pages show (annotate/views/errors.py): they never say more than the
+user may know, so a 404 reads the same for "missing" and "not yours".
 """
 
 from __future__ import annotations
@@ -12,6 +14,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from annotate.models import Campaign, CampaignItem, Grade, Membership, Role
+
+NO_CAMPAIGN = "This campaign does not exist, or you are not a member of it."
+NO_ITEM = "This item is not part of the campaign."
+NO_GRADE = "This grade does not exist, or it is not yours to see."
+
+
+def _role_needed(roles: Iterable[str]) -> PermissionDenied:
+    names = sorted(Role(role).label.lower() + "s" for role in roles)
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return PermissionDenied(f"Only this campaign's {who} can open this page.")
 
 
 def campaigns_for(user) -> Iterable[Campaign]:
@@ -31,7 +43,7 @@ def get_campaign_for_member(
     `roles` get PermissionDenied. Staff are treated as owners.
     """
     if not user.is_authenticated:
-        raise Http404
+        raise Http404(NO_CAMPAIGN)
     # One query for a member: their memberships, each carrying the campaign.
     memberships = list(
         Membership.objects.filter(user=user, campaign_id=campaign_id).select_related("campaign")
@@ -43,13 +55,13 @@ def get_campaign_for_member(
         try:
             campaign = Campaign.objects.get(pk=campaign_id)
         except Campaign.DoesNotExist:
-            raise Http404 from None
+            raise Http404(NO_CAMPAIGN) from None
     else:
-        raise Http404
+        raise Http404(NO_CAMPAIGN)
     if user.is_staff:
         user_roles.add(Role.OWNER)
     if roles is not None and not user_roles.intersection(roles):
-        raise PermissionDenied
+        raise _role_needed(roles)
     return campaign, user_roles
 
 
@@ -62,23 +74,23 @@ def get_item_for_member(
     roles, then the item with its campaign.
     """
     if not user.is_authenticated:
-        raise Http404
+        raise Http404(NO_CAMPAIGN)
     member_roles = Membership.objects.roles_of(user, campaign_id)
     user_roles = (member_roles | {Role.OWNER}) if user.is_staff else member_roles
     if not user_roles:
-        raise Http404
+        raise Http404(NO_CAMPAIGN)
     if roles is not None and not user_roles.intersection(roles):
         # A membership proves the campaign exists; staff without one must not learn
         # from a 403 that a missing campaign exists.
         if not member_roles and not Campaign.objects.filter(pk=campaign_id).exists():
-            raise Http404
-        raise PermissionDenied
+            raise Http404(NO_CAMPAIGN)
+        raise _role_needed(roles)
     try:
         item = CampaignItem.objects.select_related("campaign", "proof__problem").get(
             pk=item_id, campaign_id=campaign_id
         )
     except CampaignItem.DoesNotExist:
-        raise Http404 from None
+        raise Http404(NO_ITEM) from None
     return item, user_roles
 
 
@@ -92,19 +104,19 @@ def get_grade_for_member(
     `get_campaign_for_member`; the grade's own grader passes without them.
     """
     if not user.is_authenticated:
-        raise Http404
+        raise Http404(NO_GRADE)
     try:
         grade = Grade.objects.select_related("campaign", "proof__problem", "grader").get(
             pk=grade_id, origin=Grade.Origin.APP
         )
     except Grade.DoesNotExist:
-        raise Http404 from None
+        raise Http404(NO_GRADE) from None
     user_roles = Membership.objects.roles_of(user, grade.campaign)
     if user.is_staff:
         user_roles.add(Role.OWNER)
     is_grader = grade.grader_id == user.pk and Role.GRADER in user_roles
     if not is_grader and not user_roles.intersection({Role.OWNER, Role.ADJUDICATOR}):
-        raise Http404
+        raise Http404(NO_GRADE)
     if roles is not None and not user_roles.intersection(roles):
-        raise PermissionDenied
+        raise _role_needed(roles)
     return grade, user_roles

@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # 403 and 404 pages with their reason and a way back, DEBUG or not.
+    "annotate.views.errors.ErrorPageMiddleware",
 ]
 
 ROOT_URLCONF = "proofdesk.urls"
@@ -167,6 +169,7 @@ SECURE_PROXY_SSL_HEADER = (
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "annotate.views.errors.csrf_failure"
 
 # --- static files (vendored front-end libraries live in static/vendor) -------------------
 STATIC_URL = "/static/"
@@ -191,6 +194,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"one_line_client_errors": {"()": "proofdesk.logs.OneLineClientErrors"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # An ordinary 403 or 404 is one warning line, not a traceback.
+    "loggers": {"django.request": {"filters": ["one_line_client_errors"]}},
 }

@@ -6,7 +6,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from annotate.views import grading, health, imports, pages
+from annotate.views import errors, grading, health, imports, pages
+
+# Error pages in the site's layout, with the reason (annotate/views/errors.py).
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error
 
 urlpatterns = [
     path("", pages.campaign_list, name="campaign_list"),

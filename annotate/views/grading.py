@@ -505,7 +505,7 @@ def grade_history(request: HttpRequest, campaign_id: int, grade_id: int) -> Http
             .get(pk=grade_id)
         )
     except Grade.DoesNotExist:
-        raise Http404 from None
+        raise Http404("This grade is not part of the campaign.") from None
     history = [
         {
             "row": h,

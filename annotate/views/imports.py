@@ -70,7 +70,7 @@ def job_detail(request: HttpRequest, campaign_id: int, job_id: int) -> HttpRespo
     try:
         job = campaign.import_jobs.select_related("uploaded_by").get(pk=job_id)
     except ImportJob.DoesNotExist:
-        raise Http404 from None
+        raise Http404("This import is not part of the campaign.") from None
     template = "annotate/import_job.html"
     if request.htmx:
         template += "#job-status"
