@@ -9,6 +9,7 @@ for every batch of a run in turn, stopping when the run is cancelled.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -183,8 +184,10 @@ def execute_run_batch(
     if run.cancel_requested or run.status in (ModelRun.Status.DONE, ModelRun.Status.CANCELLED):
         return 0
     n = run.n
-    wanted = [tid for tid in dict.fromkeys(target_ids) if tid in set(run.target_ids)]
-    todo = [tid for tid in wanted if len(_stored_keys(run, [tid])) < n]
+    known = set(run.target_ids)  # a batch never widens the run
+    wanted = [tid for tid in dict.fromkeys(target_ids) if tid in known]
+    stored = Counter(target for target, _ in _stored_keys(run, wanted))
+    todo = [tid for tid in wanted if stored[tid] < n]
     if not todo:
         _finish_if_complete(run)
         return 0
