@@ -324,3 +324,59 @@ def test_the_admin_lists_runs_and_outputs(admin_client, proofs):
     assert admin_client.get("/admin/workers/modelrun/").status_code == 200
     assert admin_client.get("/admin/workers/modeloutput/").status_code == 200
     assert admin_client.get(f"/admin/workers/modelrun/{run.pk}/change/").status_code == 200
+
+
+@pytest.mark.redis
+def test_a_real_worker_on_both_queues_carries_out_a_replayed_run(
+    redis_url, transactional_db, tmp_path, campaign, proofs, monkeypatch
+):
+    import threading
+
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    from proofdesk.celery import app
+
+    assert not app.conf.task_always_eager and app.conf.broker_url == redis_url
+    monkeypatch.setattr(runs, "BATCH_SIZE", 2)  # two gpu tasks
+    recording = tmp_path / "rec.jsonl"
+    recording.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "kind": "verify",
+                    "identity": f"proof:{p.content_hash}",
+                    "index": i,
+                    "text": ANALYSIS,
+                }
+            )
+            + "\n"
+            for p in proofs
+            for i in range(2)
+        )
+    )
+    run = verify_run(n=2, backend_options={"recording": str(recording)})
+    batches_done = threading.Semaphore(0)
+
+    def on_postrun(task=None, **kwargs):
+        if task is not None and task.name == "workers.tasks.gpu_execute_run_batch":
+            connections.close_all()  # the worker thread's own connection
+            batches_done.release()
+
+    task_postrun.connect(on_postrun, weak=False)
+    try:
+        with start_worker(
+            app, pool="solo", queues=["cpu", "gpu"], perform_ping_check=False, shutdown_timeout=30
+        ):
+            tasks.start_model_run.delay(run.pk)
+            for _ in range(2):
+                assert batches_done.acquire(timeout=60), "the worker did not run a batch"
+            tasks.gpu_execute_run_batch.delay(run.pk, run.target_ids)  # a redelivery
+            assert batches_done.acquire(timeout=60)
+    finally:
+        task_postrun.disconnect(on_postrun)
+    run.refresh_from_db()
+    assert (run.status, run.done, run.failed) == ("done", 6, 0)
+    assert ModelOutput.objects.filter(run=run).count() == 6
+    assert Analysis.objects.filter(origin="model_run").count() == 6
