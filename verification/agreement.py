@@ -123,7 +123,11 @@ class Pairs:
         rater = np.concatenate([self.ref_rater, self.cand_rater])
         code = np.concatenate([self.ref, self.cand])
         cluster = np.concatenate([self.cluster, self.cluster])
-        _, first = np.unique(np.stack([unit, rater]), axis=1, return_index=True)
+        if len(unit) == 0:
+            return unit, rater, code, cluster
+        # One integer key per (unit, rater): a 1-D unique is several times faster than 2-D.
+        key = unit * (int(rater.max()) + 1) + rater
+        _, first = np.unique(key, return_index=True)
         return unit[first], rater[first], code[first], cluster[first]
 
 
@@ -224,15 +228,10 @@ def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 # --- per-cluster counts -------------------------------------------------------------------
 
 
-def _cluster_index(cluster: np.ndarray) -> tuple[np.ndarray, int]:
-    clusters, index = np.unique(cluster, return_inverse=True)
-    return index, len(clusters)
-
-
 def confusion_by_cluster(pairs: Pairs, index: np.ndarray, groups: int) -> np.ndarray:
-    counts = np.zeros((groups, K, K), dtype=np.int64)
-    np.add.at(counts, (index, pairs.ref, pairs.cand), 1)
-    return counts
+    # bincount over a flat cell index: an order of magnitude faster than np.add.at.
+    cells = (index * K + pairs.ref) * K + pairs.cand
+    return np.bincount(cells, minlength=groups * K * K).reshape(groups, K, K)
 
 
 def coincidence_by_cluster(
@@ -245,8 +244,8 @@ def coincidence_by_cluster(
     are not pairable and add nothing.
     """
     units, unit_index = np.unique(unit, return_inverse=True)
-    per_unit = np.zeros((len(units), K))
-    np.add.at(per_unit, (unit_index, code), 1)
+    per_unit = np.bincount(unit_index * K + code, minlength=len(units) * K)
+    per_unit = per_unit.reshape(len(units), K).astype(float)
     unit_cluster = np.zeros(len(units), dtype=np.int64)
     unit_cluster[unit_index] = index
     m = per_unit.sum(axis=1)
@@ -255,9 +254,15 @@ def coincidence_by_cluster(
     coincidence = per_unit[:, :, None] * per_unit[:, None, :]
     coincidence -= per_unit[:, :, None] * np.eye(K)
     coincidence /= (m - 1)[:, None, None]
-    out = np.zeros((groups, K, K))
-    np.add.at(out, unit_cluster, coincidence)
-    return out
+    flat = coincidence.reshape(-1, K * K)
+    out = np.stack(
+        [
+            np.bincount(unit_cluster, weights=flat[:, cell], minlength=groups)
+            for cell in range(K * K)
+        ],
+        axis=1,
+    )
+    return out.reshape(groups, K, K)
 
 
 def krippendorff_alpha(unit: np.ndarray, rater: np.ndarray, code: np.ndarray) -> float | None:
@@ -316,11 +321,11 @@ def metrics(
     None). A replicate in which a metric is undefined (e.g. no reference 0 was drawn for the
     false-positive rate) is left out of that metric's interval.
     """
-    index, groups = _cluster_index(pairs.cluster)
+    clusters, index = np.unique(pairs.cluster, return_inverse=True)
+    groups = len(clusters)
     conf_g = confusion_by_cluster(pairs, index, groups)
     unit, rater, code, cluster = pairs.ratings()
-    r_index = np.searchsorted(np.unique(pairs.cluster), cluster)
-    coin_g = coincidence_by_cluster(unit, code, r_index, groups)
+    coin_g = coincidence_by_cluster(unit, code, np.searchsorted(clusters, cluster), groups)
     conf = conf_g.sum(axis=0)
     point = _statistics(conf, coin_g.sum(axis=0))
     # The package is the reference implementation; the coincidence formula above is what the
@@ -352,7 +357,7 @@ def metrics(
     estimates = {name: Estimate(_value(value), *intervals[name]) for name, value in point.items()}
     return Metrics(
         pairs=len(pairs),
-        units=len(np.unique(pairs.unit)),
+        units=len(np.unique(unit)),
         clusters=groups,
         confusion=conf.astype(int).tolist(),
         false_positives=int(conf[0, K - 1]),
