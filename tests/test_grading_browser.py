@@ -465,6 +465,15 @@ def test_submit_opens_the_next_proof_and_the_next_keys_leave_the_committed_grade
         page.keyboard.press("Enter")
     assert page.url.endswith(f"?committed={first.pk}")  # the next proof, a link back
     assert page.locator("#committed-link").is_visible()
+    # Back, then 1 and Enter: the committed proof is drawn afresh, read-only; nothing written.
+    page.go_back()
+    page.locator("#committed-state").wait_for()
+    wait_rendered(page)
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)  # a submission, had there been one, would have started
+    page.go_forward()
+    page.locator("#committed-link").wait_for()
     wait_rendered(page)
     page.keyboard.press("1")  # meant for this proof, and it goes to this proof
     with page.expect_navigation():

@@ -239,7 +239,10 @@ def test_grading_page_opens_in_edit_mode_after_commit(client, expert, leased):
 def test_a_committed_grade_is_read_only_until_edit_is_opened(client, expert, leased):
     commit(leased, expert, score="0.5")
     client.force_login(expert)
-    html = client.get(url("grading_page", leased)).content.decode()
+    response = client.get(url("grading_page", leased))
+    # Back after the commit fetches it again, rather than showing the uncommitted form.
+    assert "no-store" in response["Cache-Control"]
+    html = response.content.decode()
     assert "Committed grade — version 1" in html
     assert re.search(r'<fieldset class="grade-fields" id="grade-fields" disabled>', html)
     assert 'id="submit-button"' not in html  # Enter has nothing to submit

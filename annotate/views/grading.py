@@ -27,6 +27,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate import flags, grading, progress
@@ -261,6 +262,9 @@ def _page_context(
 
 @require_GET
 @login_required
+# Never from the browser's cache: Back after a commit must show the committed grade, not
+# the form as it was before (whose Enter would submit it again).
+@never_cache
 def grading_page(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     item, own_grade, roles = _item_for_grader(request, campaign_id, item_id)
     return render(request, "annotate/grading.html", _page_context(request, item, own_grade, roles))
