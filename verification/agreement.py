@@ -150,7 +150,8 @@ class Metrics:
     P(candidate = 1 | reference = 0). `false_negative_rate`: of the pairs whose reference
     says 1, the share whose candidate says 0, P(candidate = 0 | reference = 1). A candidate's
     0.5 is neither. Both are about the candidate (the verifier) against the reference (the
-    experts).
+    experts). Every pair counts: a proof graded by two experts gives two pairs with the
+    verifier, so a verifier that accepts it is one false positive per expert who said 0.
     """
 
     pairs: int
