@@ -344,6 +344,17 @@ def test_a_campaign_report_leaves_out_other_campaigns_grades(rated):
 
 
 @pytest_db
+def test_an_imported_grader_named_like_a_user_is_another_rater(problem, expert, owner):
+    proof = Proof.objects.create(problem=problem, text="p")
+    campaign = Campaign.objects.create(name="C", created_by=owner)
+    grade(proof, "1", campaign, expert)
+    grade(proof, "0", external=expert.username)
+    pairs = load_comparisons()["expert_vs_imported"]
+    assert len(pairs) == 1 and pairs.ref_rater[0] != pairs.cand_rater[0]
+    assert len(pairs.ratings()[0]) == 2  # both ratings of the proof count
+
+
+@pytest_db
 def test_the_report_command_prints_the_same_numbers_as_the_function(rated):
     out = io.StringIO()
     call_command("agreement_report", "--json", "--resamples", "50", stdout=out)

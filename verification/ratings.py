@@ -65,16 +65,19 @@ class Rating:
     rater: str
     code: int
     campaign: int | None = None
+    # Keeps raters of different kinds apart even if their names coincide (a user called
+    # like an imported grader is still another rater).
+    kind: str = "app"
 
 
 class _Raters:
     """Integer ids for rater names, shared by both sides of every comparison."""
 
     def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
+        self.ids: dict[tuple[str, str], int] = {}
 
-    def __call__(self, name: str) -> int:
-        return self.ids.setdefault(name, len(self.ids))
+    def __call__(self, rating: Rating) -> int:
+        return self.ids.setdefault((rating.kind, rating.rater), len(self.ids))
 
 
 def _proofs(campaign: Campaign | None) -> QuerySet[Proof]:
@@ -95,16 +98,7 @@ def load_comparisons(campaign: Campaign | None = None) -> dict[str, Pairs]:
     info: dict[int, tuple[str, str, str, str]] = {}
     app: list[Rating] = []
     imported: list[Rating] = []
-    for (
-        proof,
-        problem,
-        origin,
-        campaign_id,
-        username,
-        external,
-        score,
-        *labels,
-    ) in grades.values_list(
+    rows = grades.values_list(
         "proof_id",
         "proof__problem_id",
         "origin",
@@ -116,16 +110,17 @@ def load_comparisons(campaign: Campaign | None = None) -> dict[str, Pairs]:
         "proof__problem__level",
         "proof__problem__external_id",
         "proof__generator_model",
-    ).order_by():
+    ).order_by()
+    for proof, problem, origin, campaign_id, username, external, score, *labels in rows:
         info[proof] = tuple(labels)  # type: ignore[assignment]
         if origin == Grade.Origin.APP:
             app.append(Rating(proof, problem, username, code_of(score), campaign_id))
         else:
-            imported.append(Rating(proof, problem, external, code_of(score)))
+            imported.append(Rating(proof, problem, external, code_of(score), kind="imported"))
     experts = app + imported
 
     release = [
-        Rating(proof, problem, "release verifier mean", nearest_level(float(mean)))
+        Rating(proof, problem, "release verifier mean", nearest_level(float(mean)), kind="model")
         for proof, problem, mean in _proofs(campaign)
         .filter(**{f"metadata__{RELEASE_MEAN_KEY}__isnull": False})
         .values_list("id", "problem_id", f"metadata__{RELEASE_MEAN_KEY}")
@@ -136,13 +131,25 @@ def load_comparisons(campaign: Campaign | None = None) -> dict[str, Pairs]:
         proof__in=proof_ids, parse_status=ParseStatus.OK, score__isnull=False
     )
     analyses = [
-        Rating(proof, problem, f"analysis {pk} ({model or 'unknown model'})", code_of(score))
+        Rating(
+            proof,
+            problem,
+            f"analysis {pk} ({model or 'unknown model'})",
+            code_of(score),
+            kind="model",
+        )
         for pk, proof, problem, model, score in parsed.values_list(
             "id", "proof_id", "proof__problem_id", "model", "score"
         ).order_by()
     ]
     analysis_means = [
-        Rating(proof, problem, f"verifier mean ({model or 'unknown model'})", nearest_level(mean))
+        Rating(
+            proof,
+            problem,
+            f"verifier mean ({model or 'unknown model'})",
+            nearest_level(mean),
+            kind="model",
+        )
         for proof, problem, model, mean in parsed.values("proof_id", "proof__problem_id", "model")
         .annotate(mean=Avg("score"))
         .values_list("proof_id", "proof__problem_id", "model", "mean")
@@ -170,9 +177,9 @@ class _PairBuilder:
         return (
             ref.proof,
             ref.problem,
-            self.raters(ref.rater),
+            self.raters(ref),
             ref.code,
-            self.raters(cand.rater),
+            self.raters(cand),
             cand.code,
             category or "(none)",
             level or "(none)",
