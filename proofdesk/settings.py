@@ -197,6 +197,11 @@ LOGGING = {
     "filters": {"one_line_client_errors": {"()": "proofdesk.logs.OneLineClientErrors"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # An ordinary 403 or 404 is one warning line, not a traceback.
-    "loggers": {"django.request": {"filters": ["one_line_client_errors"]}},
+    "loggers": {
+        # Django's own console handler (DEBUG only) would print every record a second time
+        # through the root handler.
+        "django": {"handlers": [], "level": "INFO"},
+        # An ordinary 403 or 404 is one warning line, not a traceback.
+        "django.request": {"filters": ["one_line_client_errors"]},
+    },
 }

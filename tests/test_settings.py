@@ -258,3 +258,14 @@ def test_concurrent_commits_on_a_sqlite_database_url_all_succeed(sqlite_url_env)
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
     assert outcome == {"rows": 90, "errors": []}
+
+
+def test_a_request_warning_is_printed_once_with_debug_on(production_env):
+    code = (
+        "import logging; "
+        "logging.getLogger('django.request').warning('Not Found: %s', '/nowhere/')"
+    )
+    env = {**production_env, "DEBUG": "true"}
+    result = manage(["shell", "--verbosity", "0", "-c", code], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Not Found: /nowhere/") == 1, result.stderr

@@ -87,6 +87,6 @@ def wrong_format_error(fileobj: BinaryIO, chosen: str, labels: dict[str, str]) -
     return LineError(
         0,
         "",
-        f"this file looks like {NAMES[fmt]} ({why}), not {NAMES[chosen]}; nothing was "
-        f"imported. Choose the format {labels[fmt]!r} (import_data --format {fmt}).",
+        f"this file looks like {NAMES[fmt]} ({why}), not {NAMES[chosen]}. "
+        f"Choose the format {labels[fmt]!r} (import_data --format {fmt}).",
     )
