@@ -23,6 +23,8 @@ from markdown_it.rules_inline import StateInline
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.dollarmath.index import math_block_dollar
 
+from annotate.latex_text import latex_text_to_markdown
+
 _ALLOWED_TAGS = {
     "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "div",
@@ -42,9 +44,31 @@ _ALLOWED_ATTRIBUTES = {
 _ALLOWED_CLASSES = {"span": {"math", "inline", "display"}, "div": {"math", "display"}}
 
 
+_TAG = re.compile(r"\\tag\*?\s*\{")
+_TAGGED_ENVIRONMENT = re.compile(r"\\(begin|end)\{(aligned|gathered)\}")
+
+
+def numbered_rows(tex: str) -> str:
+    """`aligned`/`gathered` holding several `\\tag`s, as KaTeX's `align*`/`gather*`.
+
+    KaTeX allows one `\\tag` per formula, except in the top-level AMS environments: in
+    display mode its `align*` and `gather*` take a `\\tag` on each row and number nothing
+    else (node_modules/katex/src/environments/array.ts, `getAutoTag`), exactly what the
+    author of `\\begin{aligned} a \\tag{3} \\\\ b \\tag{4} \\end{aligned}` meant. So such
+    a formula becomes that environment, with the same rows and numbers; a formula with one
+    tag is left as written.
+    """
+    if len(_TAG.findall(tex)) < 2 or not _TAGGED_ENVIRONMENT.search(tex):
+        return tex
+    return _TAGGED_ENVIRONMENT.sub(
+        lambda m: f"\\{m[1]}{{{'align*' if m[2] == 'aligned' else 'gather*'}}}", tex
+    )
+
+
 def _math_span(content: str, display: bool) -> str:
     kind = "display" if display else "inline"
-    return f'<span class="math {kind}">{escapeHtml(content.strip())}</span>'
+    tex = numbered_rows(content.strip()) if display else content.strip()
+    return f'<span class="math {kind}">{escapeHtml(tex)}</span>'
 
 
 def _bracket_math_inline(state: StateInline, silent: bool) -> bool:
@@ -57,6 +81,19 @@ def _bracket_math_inline(state: StateInline, silent: bool) -> bool:
         return False
     closer = "\\)" if opener == "(" else "\\]"
     end = src.find(closer, pos + 2, state.posMax)
+    if end < 0 and opener == "(":
+        # An unclosed `\\(` (a model dropped its `\\)`): the formula runs to the end of
+        # its line, rather than its TeX showing as text.
+        line_end = src.find("\n", pos + 2, state.posMax)
+        end = line_end if line_end >= 0 else state.posMax
+        if not src[pos + 2 : end].strip():
+            return False
+        if not silent:
+            token = state.push("math_inline", "math", 0)
+            token.content = src[pos + 2 : end]
+            token.markup = "\\("
+        state.pos = end
+        return True
     if end < 0:
         return False
     if not silent:
@@ -118,7 +155,7 @@ def _dollar_math_block(state: StateBlock, start: int, end: int, silent: bool) ->
 
 
 def _math_block_html(content: str, line: int | None, label: str = "") -> str:
-    tex = escapeHtml(content.strip())
+    tex = escapeHtml(numbered_rows(content.strip()))
     if label:
         # KaTeX typesets the equation number; anything fancier than a plain name would
         # be TeX the author did not write, so it stays visible as text instead.
@@ -148,6 +185,9 @@ def _add_source_lines(md: MarkdownIt) -> None:
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable("table").enable("strikethrough")
+    # Model proofs indent continuation lines and displayed formulas by four spaces or
+    # more; as indented code they would show raw TeX. Fenced code (```) still works.
+    md.disable("code")
     md.use(dollarmath_plugin, allow_space=True, allow_digits=True, double_inline=True)
     md.inline.ruler.before("escape", "math_brackets", _bracket_math_inline)
     md.block.ruler.before(
@@ -171,8 +211,43 @@ def _markdown() -> MarkdownIt:
             t[i].content, t[i].map[0] if t[i].map else None, t[i].info
         ),
     )
+    md.add_render_rule("softbreak", _softbreak)
     _add_source_lines(md)
     return md
+
+
+# A line that is a formula written without delimiters (`= 7`, `2(a−1)^2 = 7`): it starts
+# with a relation, or holds one and no word of three letters or more.
+_RELATION_START = re.compile(
+    r"\s*(?:[=<>≤≥≠≡≈∼⇒⇔⟹⟺→]|\\(?:le|ge|leq|geq|iff|implies|Rightarrow)\b)"
+)
+_RELATION = re.compile(r"[=<>≤≥≠≡≈⇒⇔⟹⟺]")
+_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+def _formula_line(text: str) -> bool:
+    return bool(_RELATION_START.match(text)) or (
+        bool(_RELATION.search(text)) and not _WORD.search(text)
+    )
+
+
+def _line_text(tokens: list[Any], index: int, step: int) -> str:
+    """The text of the source line before (step -1) or after (step 1) a line break."""
+    parts: list[str] = []
+    index += step
+    while 0 <= index < len(tokens) and tokens[index].type not in ("softbreak", "hardbreak"):
+        token = tokens[index]
+        parts.append("=" if token.type.startswith("math") else token.content)
+        index += step
+    return "".join(parts[::step])
+
+
+def _softbreak(self: Any, tokens: list[Any], index: int, options: Any, env: Any) -> str:
+    # A soft line break is a space in CommonMark, which joins the lines of a derivation
+    # written one step per line ("= 7 2(a−1)^2 = 7"); between such lines it stays a break.
+    if _formula_line(_line_text(tokens, index, 1)) or _formula_line(_line_text(tokens, index, -1)):
+        return "<br>\n"
+    return "\n"
 
 
 def sanitize_html(html: str) -> str:
@@ -193,7 +268,7 @@ def _render_sanitised(text: str) -> str:
     # Rendering a long proof costs milliseconds and the same texts (the proof, its
     # problem's statement, guidelines and reference solution) are shown on every page
     # load of an item; the output depends on the text alone, so it is memoised.
-    return sanitize_html(_markdown().render(text))
+    return sanitize_html(_markdown().render(latex_text_to_markdown(text)))
 
 
 def render_markdown(text: str | None) -> SafeString:

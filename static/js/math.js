@@ -8,9 +8,18 @@
 // is idle, so that soon every formula is typeset without ever blocking the page for long.
 // When the first part is done, <html> gets data-math="visible"; when every formula is,
 // data-math="all" (tests and benchmarks wait for these).
+//
+// A formula KaTeX cannot typeset is never shown as red error text: its source stays
+// readable (class math-failed, KaTeX's message as its title), and the page's warning
+// (#math-problems, in base.html) says at the top how many failed, with a link to each.
+// maxSize and maxExpand bound what one formula can do to the page: `\rule{100000em}{100000em}`
+// would otherwise be millions of pixels tall, and a macro loop would hang the tab.
 (function () {
   "use strict";
-  var OPTIONS = { throwOnError: false, trust: false, strict: "ignore", maxExpand: 1000 };
+  var OPTIONS = {
+    throwOnError: true, trust: false, strict: "ignore", maxSize: 50, maxExpand: 1000,
+  };
+  var failed = 0;
   var SLICE_MS = 8;
   var waiting = new Set();
   var observer = null;
@@ -24,9 +33,37 @@
     try {
       window.katex.render(tex, el, Object.assign({ displayMode: el.classList.contains("display") }, OPTIONS));
     } catch (e) {
-      el.textContent = tex;
+      showFailure(el, tex, e);
     }
     el.setAttribute("data-rendered", "1");
+  }
+
+  function showFailure(el, tex, error) {
+    failed += 1;
+    el.textContent = tex;
+    el.classList.add("math-failed");
+    el.id = el.id || "math-failed-" + failed;
+    el.setAttribute("data-tex", tex);
+    el.title = "Could not be typeset: " + (error && error.message ? error.message : error);
+    updateWarning();
+  }
+
+  function updateWarning() {
+    var box = document.getElementById("math-problems");
+    if (!box) return;
+    var all = document.querySelectorAll(".math-failed");
+    box.textContent = "";
+    if (!all.length) { box.hidden = true; return; }
+    var text = all.length === 1 ? "1 formula could not be typeset" : all.length + " formulas could not be typeset";
+    box.appendChild(document.createTextNode(text + "; its source is shown as written \u2014 jump to "));
+    Array.prototype.forEach.call(all, function (el, i) {
+      var link = document.createElement("a");
+      link.href = "#" + el.id;
+      link.textContent = all.length === 1 ? "it" : String(i + 1);
+      if (i) box.appendChild(document.createTextNode(", "));
+      box.appendChild(link);
+    });
+    box.hidden = false;
   }
 
   function finished() {
@@ -96,5 +133,8 @@
   window.proofdeskRenderAllMath = renderAll;
   window.addEventListener("beforeprint", renderAll);
   document.addEventListener("DOMContentLoaded", function () { renderMath(document); });
-  document.addEventListener("htmx:afterSwap", function (ev) { renderMath(ev.detail.target); });
+  document.addEventListener("htmx:afterSwap", function (ev) {
+    updateWarning(); // a swap may have removed failed formulas
+    renderMath(ev.detail.target);
+  });
 })();
