@@ -89,9 +89,9 @@ class Pairs:
         label_names: Sequence[str] = (),
     ) -> Pairs:
         """From rows (unit, cluster, ref_rater, ref_code, cand_rater, cand_code, *labels)."""
-        rows = list(rows)
+        listed = list(rows)
         width = 6 + len(label_names)
-        columns = list(zip(*rows, strict=True)) if rows else [()] * width
+        columns = list(zip(*listed, strict=True)) if listed else [()] * width
         ints = [np.asarray(c, dtype=np.int64) for c in columns[:6]]
         labels = {
             name: np.asarray(columns[6 + i], dtype=object) for i, name in enumerate(label_names)
