@@ -696,6 +696,11 @@
   // An edit of a committed grade is saved only by "Save" (it must name the version it
   // started from): leaving the page with a changed, unsaved edit asks first.
   function guardEdit(page) {
+    // Committed: the copies the drafts of this proof left in this browser are done with.
+    var prefix = $("grading").dataset.draftKey + ":";
+    try {
+      Object.keys(localStorage).forEach(function (k) { if (k.startsWith(prefix)) localStorage.removeItem(k); });
+    } catch (e) { /* storage disabled: nothing kept */ }
     ["input", "change", "proofdesk:dirty"].forEach(function (name) {
       page.form.addEventListener(name, function () { page.edits += 1; });
     });
