@@ -262,8 +262,7 @@ def test_concurrent_commits_on_a_sqlite_database_url_all_succeed(sqlite_url_env)
 
 def test_a_request_warning_is_printed_once_with_debug_on(production_env):
     code = (
-        "import logging; "
-        "logging.getLogger('django.request').warning('Not Found: %s', '/nowhere/')"
+        "import logging; logging.getLogger('django.request').warning('Not Found: %s', '/nowhere/')"
     )
     env = {**production_env, "DEBUG": "true"}
     result = manage(["shell", "--verbosity", "0", "-c", code], env)
