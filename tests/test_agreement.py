@@ -330,6 +330,8 @@ def test_comparisons_pair_the_right_ratings_in_a_few_queries(rated, django_asser
     assert len(each) == 6  # 3 parsed analyses × 2 expert grades
     mean = comparisons["expert_vs_analysis_mean"]
     assert mean.cand.tolist() == [1, 1]  # mean of 1, 1, 0 is 2/3: nearest level 0.5
+    majority = comparisons["expert_vs_analysis_majority"]
+    assert majority.cand.tolist() == [2, 2]  # two of the three analyses say 1
     assert set(mean.labels["category"].tolist()) == {"geometry"}
 
 
@@ -341,6 +343,19 @@ def test_a_campaign_report_leaves_out_other_campaigns_grades(rated):
     assert len(load_comparisons(other)["expert_vs_expert"]) == 0
     release = load_comparisons(other)["expert_vs_release_verifier"]
     assert len(release) == 0  # p3 is not in the other campaign
+
+
+@pytest_db
+def test_a_split_verifier_majority_goes_to_the_lower_score(problem, expert, owner):
+    proof = Proof.objects.create(problem=problem, text="p")
+    campaign = Campaign.objects.create(name="C", created_by=owner)
+    grade(proof, "1", campaign, expert)
+    for n, score in enumerate(["1", "0", "1", "0", "0.5"]):
+        analysis(proof, score, n=n)
+    analysis(proof, "1", model="other-verifier", n=9)
+    majority = load_comparisons()["expert_vs_analysis_majority"]
+    assert sorted(majority.cand.tolist()) == [0, 2]  # verifier-v1 split 2–2: 0; the other: 1
+    assert majority.ref_rater[0] == majority.ref_rater[1] != majority.cand_rater[0]
 
 
 @pytest_db

@@ -19,6 +19,9 @@ Comparisons (reference → candidate; the reference is the expert side):
   analysis a rater of its own.
 - `expert_vs_analysis_mean`: any expert grade against the mean parsed score of one verifier
   model's analyses of the proof, mapped to the nearest level.
+- `expert_vs_analysis_majority`: the same against the most frequent score of those analyses;
+  a tie goes to the lowest of the tied scores (a verifier split between accepting and
+  rejecting a proof has not accepted it).
 
 Slice labels of every pair: `category`, `level`, `problem` (external id), `generator`
 (the proof's generator model) and `grader` (the expert of the pair).
@@ -36,6 +39,7 @@ from annotate.models import Campaign, Grade, Proof
 from verification.agreement import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
+    K,
     Pairs,
     code_of,
     metrics,
@@ -53,6 +57,7 @@ COMPARISONS = {
     "expert_vs_release_verifier": "Expert vs release verifier mean (64 runs)",
     "expert_vs_analysis": "Expert vs each verifier analysis",
     "expert_vs_analysis_mean": "Expert vs verifier mean per proof",
+    "expert_vs_analysis_majority": "Expert vs verifier majority per proof",
 }
 
 
@@ -68,6 +73,7 @@ class Rating:
     # Keeps raters of different kinds apart even if their names coincide (a user called
     # like an imported grader is still another rater).
     kind: str = "app"
+    model: str = ""  # the verifier model, for an analysis
 
 
 class _Raters:
@@ -137,6 +143,7 @@ def load_comparisons(campaign: Campaign | None = None) -> dict[str, Pairs]:
             f"analysis {pk} ({model or 'unknown model'})",
             code_of(score),
             kind="model",
+            model=model or "unknown model",
         )
         for pk, proof, problem, model, score in parsed.values_list(
             "id", "proof_id", "proof__problem_id", "model", "score"
@@ -164,7 +171,21 @@ def load_comparisons(campaign: Campaign | None = None) -> dict[str, Pairs]:
         "expert_vs_release_verifier": pairs_of.across(experts, release),
         "expert_vs_analysis": pairs_of.across(experts, analyses),
         "expert_vs_analysis_mean": pairs_of.across(experts, analysis_means),
+        "expert_vs_analysis_majority": pairs_of.across(experts, majorities(analyses)),
     }
+
+
+def majorities(analyses: list[Rating]) -> list[Rating]:
+    """Per proof and verifier model, the most frequent score; ties to the lowest score."""
+    votes: dict[tuple[int, int, str], list[int]] = defaultdict(lambda: [0] * K)
+    for rating in analyses:
+        votes[(rating.proof, rating.problem, rating.model)][rating.code] += 1
+    return [
+        Rating(
+            proof, problem, f"verifier majority ({model})", counts.index(max(counts)), kind="model"
+        )
+        for (proof, problem, model), counts in votes.items()
+    ]
 
 
 class _PairBuilder:
