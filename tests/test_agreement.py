@@ -359,6 +359,28 @@ def test_a_split_verifier_majority_goes_to_the_lower_score(problem, expert, owne
 
 
 @pytest_db
+def test_the_intervals_do_not_depend_on_the_order_rows_were_created_in(db):
+    def report_after_creating(external_ids: list[str]) -> dict:
+        Grade.objects.all().delete()
+        Proof.objects.all().delete()
+        Problem.objects.all().delete()
+        for external_id in external_ids:
+            problem = Problem.objects.create(external_id=external_id, statement="s")
+            proofs = int(external_id[-2:]) % 3 + 1  # the same data whatever the order
+            for k, (human, mean) in enumerate([("0", 1.0), ("1", 1.0), ("0", 0.1)][:proofs]):
+                proof = Proof.objects.create(
+                    problem=problem, text=f"p{k}", metadata={"average_automatic_rating": mean}
+                )
+                grade(proof, human, external="jury")
+        return agreement_report(resamples=300, slice_keys=())
+
+    ids = [f"P-{n:02}" for n in range(12)]
+    forward = report_after_creating(ids)
+    assert forward == report_after_creating(ids[::-1])
+    assert forward["comparisons"]["expert_vs_release_verifier"]["overall"]["pairs"] == 24
+
+
+@pytest_db
 def test_an_imported_grader_named_like_a_user_is_another_rater(problem, expert, owner):
     proof = Proof.objects.create(problem=problem, text="p")
     campaign = Campaign.objects.create(name="C", created_by=owner)

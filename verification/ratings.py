@@ -192,12 +192,16 @@ class _PairBuilder:
     def __init__(self, raters: _Raters, info: dict[int, tuple[str, str, str, str]]) -> None:
         self.raters = raters
         self.info = info
+        # Clusters numbered in the order of the problems' external ids, not of database ids:
+        # the same data and seed then give the same intervals in any database.
+        problems = sorted({problem for _, _, problem, _ in info.values()})
+        self.cluster = {problem: number for number, problem in enumerate(problems)}
 
     def _row(self, ref: Rating, cand: Rating) -> tuple:
         category, level, problem, generator = self.info[ref.proof]
         return (
             ref.proof,
-            ref.problem,
+            self.cluster[problem],
             self.raters(ref),
             ref.code,
             self.raters(cand),
