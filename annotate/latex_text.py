@@ -125,7 +125,14 @@ def environment_rows(tex: str) -> str:
     so cuts the formula in two. Each such line becomes a `%` line (a TeX comment: the
     formula keeps its line count) after a `\\\\` that ends the row.
     """
-    if "\\begin{" not in tex or not re.search(r"\n[ \t]*\n", tex):
+    if "\\begin{" not in tex:
+        return tex
+    # Two more losses of the same converters, inside environments: a row ending in a
+    # single backslash (`\mbox{if $m > a$;} \` then a line break), and `\\left`, which
+    # TeX itself reads as `\\` and the word "left".
+    tex = re.sub(r"(?<!\\)((?:\\\\)*)\\[ \t]*\n", lambda m: m[1] + "\\\\\n", tex)
+    tex = re.sub(r"(?<!\\)\\\\(?=(?:left|right|frac|text|mbox)\b)", r"\\\\ \\", tex)
+    if not re.search(r"\n[ \t]*\n", tex):
         return tex
     lines = tex.split("\n")
     depth = 0
@@ -272,6 +279,8 @@ class _Converter:
             return _emphasis(self.argument(last), "**")
         if name in ("footnote", "footnotetext"):
             return " (" + self.argument(last) + ")"
+        if name == "tag":  # an equation number written after its formula
+            return "(" + self.argument(last) + ")"
         if name in ("ref", "cite", "pageref"):
             return self.argument(last)
         if name == "eqref":
@@ -377,7 +386,7 @@ def _is_math_macro(node: LatexMacroNode) -> bool:
     return name.isalpha() and not (
         name in _EMPHASIS or name in _SWITCHES or name in _PLAIN_ARGUMENT or name in _DROPPED
         or name in _SPACES or name in _HEADINGS or name in _SYMBOLS
-        or name in ("texttt", "footnote", "footnotetext", "ref", "cite", "pageref", "eqref",
+        or name in ("tag", "texttt", "footnote", "footnotetext", "ref", "cite", "pageref", "eqref",
                     "href", "begin", "end")
     )  # fmt: skip
 

@@ -58,7 +58,17 @@ def numbered_rows(tex: str) -> str:
     a formula becomes that environment, with the same rows and numbers; a formula with one
     tag is left as written.
     """
-    if len(_TAG.findall(tex)) < 2 or not _TAGGED_ENVIRONMENT.search(tex):
+    if len(_TAG.findall(tex)) < 2:
+        return tex
+    if "\\begin{" not in tex and "\\\\" not in tex and "&" not in tex:
+        # Several numbered equations on one line (`a=b,\\tag{9.1}\\qquad c=d.\\tag{9.2}`):
+        # one row each.
+        rows = [
+            r.strip().removeprefix("\\qquad").removeprefix("\\quad").strip()
+            for r in re.findall(r".*?\\tag\*?\s*\{[^{}]*\}|.+$", tex, re.DOTALL)
+        ]
+        return "\\begin{gather*}\n" + " \\\\\n".join(r for r in rows if r) + "\n\\end{gather*}"
+    if not _TAGGED_ENVIRONMENT.search(tex):
         return tex
     return _TAGGED_ENVIRONMENT.sub(
         lambda m: f"\\{m[1]}{{{'align*' if m[2] == 'aligned' else 'gather*'}}}", tex
@@ -66,6 +76,8 @@ def numbered_rows(tex: str) -> str:
 
 
 def _math_span(content: str, display: bool) -> str:
+    # An equation number only exists in display math: a tagged inline formula is one.
+    display = display or bool(_TAG.search(content))
     kind = "display" if display else "inline"
     tex = numbered_rows(content.strip()) if display else content.strip()
     return f'<span class="math {kind}">{escapeHtml(tex)}</span>'

@@ -184,9 +184,11 @@ _SCAN_JS = r"""
     const failed = Array.from(doc.querySelectorAll(".math-failed")).map(
       (el) => (el.getAttribute("data-tex") || el.textContent) + "  [" + el.title + "]");
     const raw = [];
-    const walker = document.createTreeWalker(doc, NodeFilter.SHOW_TEXT, {
-      acceptNode: (n) => n.parentElement.closest(".katex, .math-failed")
-        ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
+    // Typeset math is skipped whole (rejecting an element skips its subtree).
+    const walker = document.createTreeWalker(doc, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, {
+      acceptNode: (n) => n.nodeType === 1
+        ? (n.matches(".katex, .math-failed") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_SKIP)
+        : NodeFilter.FILTER_ACCEPT,
     });
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
       const text = n.textContent;
@@ -226,7 +228,10 @@ def page_html(documents: list[Document]) -> str:
         '<link rel="stylesheet" href="static/vendor/katex/katex.min.css">'
         '<link rel="stylesheet" href="static/css/proofdesk.css">'
         '<script defer src="static/vendor/katex/katex.min.js"></script>'
-        '<script defer src="static/js/math.js"></script></head><body>'
+        '<script defer src="static/js/math.js"></script>'
+        # Laid out, a thousand typeset formulas cost Chromium tens of seconds; the check
+        # reads text and classes only, so the documents are never displayed.
+        "<style>section[data-doc] { display: none; }</style></head><body>"
         '<div id="math-problems" class="math-problems" hidden></div>'
         + "".join(sections)
         + "</body></html>"

@@ -19,6 +19,12 @@
   var OPTIONS = {
     throwOnError: true, trust: false, strict: "ignore", maxSize: 50, maxExpand: 1000,
   };
+  // LaTeX commands the documents use that KaTeX lacks, as KaTeX equivalents.
+  var MACROS = {
+    "\\qed": "\\blacksquare", "\\lcm": "\\operatorname{lcm}", "\\mbox": "\\text{#1}",
+    "\\textbackslash": "\\backslash",
+    "\\ensuremath": "\\text{$#1$}", // math in text or in math alike
+  };
   var failed = 0;
   var SLICE_MS = 8;
   var waiting = new Set();
@@ -31,7 +37,9 @@
     if (!el.isConnected) return; // swapped out by htmx meanwhile
     var tex = el.textContent;
     try {
-      window.katex.render(tex, el, Object.assign({ displayMode: el.classList.contains("display") }, OPTIONS));
+      // A fresh macro table each time: \gdef in one formula must not leak into the next.
+      var options = { displayMode: el.classList.contains("display"), macros: Object.assign({}, MACROS) };
+      window.katex.render(tex, el, Object.assign(options, OPTIONS));
     } catch (e) {
       showFailure(el, tex, e);
     }
