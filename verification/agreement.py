@@ -199,7 +199,8 @@ def _rate(conf: np.ndarray, reference: int, candidate: int) -> np.ndarray:
 
 
 def _alpha(coincidence: np.ndarray) -> np.ndarray:
-    """Ordinal Krippendorff's alpha from coincidence matrices (Krippendorff 2011, §F).
+    """Ordinal Krippendorff's alpha from coincidence matrices ("Computing Krippendorff's
+    Alpha-Reliability", K. Krippendorff, 2011).
 
     α = 1 − (n − 1) Σ o_ck δ²_ck / Σ n_c n_k δ²_ck, with the ordinal metric
     δ_ck = Σ_{g=c..k} n_g − (n_c + n_k) / 2 built from the marginals n_c.
