@@ -13,6 +13,7 @@ project works without it, and a missing install is `BackendError("not_installed"
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 import uuid
@@ -120,7 +121,9 @@ class VLLMBackend(InferenceBackend):
     async def _prompt(engine: Any, request: GenerationRequest) -> str:
         if isinstance(request.prompt, str):
             return request.prompt
-        tokenizer = await engine.get_tokenizer()
+        tokenizer = engine.get_tokenizer()
+        if inspect.isawaitable(tokenizer):  # a coroutine in vLLM before 0.11, plain after
+            tokenizer = await tokenizer
         return tokenizer.apply_chat_template(
             list(request.prompt), tokenize=False, add_generation_prompt=True
         )
