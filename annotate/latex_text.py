@@ -32,7 +32,7 @@ from pylatexenc.latexwalker import (
 # Math as the renderer delimits it (annotate/rendering.py), skipped whole; then the
 # constructs this module rewrites.
 _SCAN = re.compile(
-    r"(?P<math>\$\$.*?\$\$|\\\[.*?\\\]|\\\(.*?\\\)|(?<![\\$])\$[^$]*?\\begin\{[^$]*?\$"
+    r"(?P<math>\$\$.*?\$\$|\\\[.*?\\\]|\\\((?:(?!\n\s*\n).)*?\\\)|\\\([^\n]*|(?<![\\$])\$[^$]*?\\begin\{[^$]*?\$"
     r"|(?<![\\$])\$(?:\\.|[^$\\\n]|\n(?!\s*\n))+?\$)"
     r"|(?P<dollars>\\\$\\\$)|(?P<newline>\\\\[ \t]*)"
     r"|(?P<construct>\\(?:begin\{[A-Za-z]+\*?\}|[A-Za-z]+)|\{\s*\\(?:em|it|sl|bf|itshape|bfseries)\b)",
@@ -102,7 +102,8 @@ def latex_text_to_markdown(text: str) -> str:
             # display formula, `\$\$\begin{aligned} … \end{aligned}$$`).
             close = re.compile(r"\\?\$\\?\$").search(source, match.end())
             end = close.start() if close else len(source)
-            out.append("$$" + source[match.end() : end].replace("\\&", "&") + "$$")
+            tex = source[match.end() : end].replace("\\&", "&")
+            out.append("$$" + environment_rows(tex) + "$$")
             pos = close.end() if close else end
         else:
             node = _node_at(walker, match.start())

@@ -258,3 +258,164 @@ def test_it_renders_a_real_deepseek_proof_without_stray_delimiters():
     assert {kind for kind, _ in parsed.math} == {"inline", "display"}
     assert not re.search(r"\\\(|\\\)|\\\[|\\\]|\$", parsed.text_outside_math)
     assert "sunny" in parsed.text_outside_math
+
+
+# --- text-mode LaTeX and real documents' mangling (issue 7) -------------------------------
+
+
+RAW_TEX = re.compile(r"\\[A-Za-z]+|\\begin\{|\$\$")
+
+
+@pytest.mark.parametrize(
+    "source, html_part",
+    [
+        ("A line is called \\emph{sunny} if", "<em>sunny</em>"),
+        ("\\textbf{Case 1: $n$ is odd} Then", "<strong>Case 1: "),
+        ("the sequence is {\\em not} decreasing", "<em>not</em>"),
+        ("\\textit{Claim.} Easy", "<em>Claim.</em>"),
+        ("\\noindent Pick a prime.", "Pick a prime."),
+        ("so the proof is complete. \\qed", "complete. ∎"),
+        ("\\paragraph{1. Analysis} text", "<strong>1. Analysis</strong>"),
+    ],
+)
+def test_it_turns_text_mode_latex_into_formatting(source, html_part):
+    html = str(render_markdown(source))
+    assert html_part in html
+    assert not RAW_TEX.search(_Parsed(html).text_outside_math)
+
+
+def test_it_turns_itemize_and_enumerate_into_lists():
+    source = (
+        "satisfying both of the following:\n\\begin{itemize}\n    \\item for all $a$ and $b$;"
+        " and\n    \\item exactly $k$ are sunny.\n\\end{itemize}\nThen\n\\begin{enumerate}\n"
+        "\\item[(a)] first\n\\item second\n\\end{enumerate}"
+    )
+    parsed = parse(source)
+    assert [tag for tag, _ in parsed.tags].count("li") == 4
+    assert ("li", {"data-line": "2"}) in parsed.tags  # the item keeps its source line
+    assert "(a)" in parsed.text_outside_math
+    assert not RAW_TEX.search(parsed.text_outside_math)
+
+
+def test_it_gives_theorem_like_environments_a_heading_and_proof_a_qed():
+    parsed = parse(
+        "\\begin{lemma}[Key]\nIt holds.\n\\end{lemma}\n\\begin{proof}\nTrivial.\n\\end{proof}"
+    )
+    html = str(render_markdown("\\begin{lemma}[Key]\nIt holds.\n\\end{lemma}"))
+    assert "<strong>Lemma (Key).</strong>" in html
+    assert "Proof." in parsed.text_outside_math and "∎" in parsed.text_outside_math
+    assert not RAW_TEX.search(parsed.text_outside_math)
+
+
+@pytest.mark.parametrize(
+    "source, tex_part",
+    [
+        ("Let \\mathbb{N} denote the positive integers.", "\\mathbb{N}"),
+        ("The answer is \\boxed{45}.", "\\boxed{45}"),
+        ("a 2025 \\times 2025 grid", "\\times"),
+        ("and \\sum_{k=1}^{n} x_k", "\\sum_{k=1}^{n}"),
+    ],
+)
+def test_it_typesets_math_commands_written_outside_math(source, tex_part):
+    parsed = parse(source)
+    assert any(tex_part in tex for _, tex in parsed.math)
+    assert not RAW_TEX.search(parsed.text_outside_math)
+
+
+def test_it_typesets_math_environments_written_outside_delimiters():
+    source = (
+        "we have\n\\begin{align*}\na &= b \\tag{1.2}\n\\end{align*}\nand\n"
+        "\\begin{equation*}\nx = y\n\\end{equation*}"
+    )
+    parsed = parse(source)
+    assert [kind for kind, _ in parsed.math] == ["display", "display"]
+    assert parsed.math[0][1].startswith("\\begin{align*}")
+    assert not RAW_TEX.search(parsed.text_outside_math)
+
+
+def test_it_turns_a_tabular_into_an_array_of_text_cells():
+    parsed = parse("\\begin{tabular}{|c|c|}\n\\hline a & $b$ \\\\\n\\hline\n\\end{tabular}")
+    assert len(parsed.math) == 1
+    assert "\\begin{array}{|c|c|}" in parsed.math[0][1]
+    assert "\\text{a} & \\text{$b$}" in parsed.math[0][1]
+    assert not RAW_TEX.search(parsed.text_outside_math)
+
+
+def test_it_numbers_each_row_of_an_aligned_block_with_several_tags():
+    # KaTeX refuses `aligned` with two \tag ("Multiple \tag"); align* takes one per row.
+    parsed = parse("$$\\begin{aligned} a&=b \\tag{3} \\\\ c&=d \\tag{4} \\end{aligned}$$")
+    assert parsed.math == [
+        ("display", "\\begin{align*} a&=b \\tag{3} \\\\ c&=d \\tag{4} \\end{align*}")
+    ]
+
+
+def test_it_leaves_an_aligned_block_with_one_tag_as_written():
+    tex = "\\begin{aligned} a&=b \\\\ c&=d \\end{aligned} \\tag{3}"
+    assert parse(f"$${tex}$$").math == [("display", tex)]
+
+
+def test_it_puts_several_tagged_equations_of_one_line_on_rows_of_their_own():
+    parsed = parse("\\[\nP(a)=s,\\tag{9.1}\\qquad P(b)=a.\\tag{9.2}\n\\]")
+    assert parsed.math == [
+        ("display", "\\begin{gather*}\nP(a)=s,\\tag{9.1} \\\\\nP(b)=a.\\tag{9.2}\n\\end{gather*}")
+    ]
+
+
+def test_it_shows_a_tag_after_an_inline_formula_as_its_number():
+    parsed = parse("so \\(P(t)=1\\). \\tag{B}")
+    assert "(B)" in parsed.text_outside_math
+    assert not RAW_TEX.search(parsed.text_outside_math)
+
+
+def test_it_does_not_turn_lines_indented_four_spaces_into_code():
+    html = str(render_markdown("Hence\n\n    $x^2 = 1$ and \\(y\\) hold.\n\n```\nfenced\n```"))
+    assert "<pre><code>fenced" in html
+    assert html.count("<code>") == 1
+    assert '<span class="math inline">x^2 = 1</span>' in html
+
+
+def test_it_keeps_the_lines_of_a_derivation_apart():
+    html = str(render_markdown("We get\n= 7\n2(a−1)^2 = 7\nwhich is impossible here."))
+    assert "= 7<br>" in html and "2(a−1)^2 = 7<br>" in html
+    prose = str(render_markdown("This line\ncontinues the sentence."))
+    assert "<br>" not in prose
+
+
+def test_it_reads_an_escaped_display_formula_as_one():
+    source = "by\n\\$\\$\\begin{aligned}\n\n\\& x = 1\n\n\\end{aligned}$$\nwhich"
+    parsed = parse(source)
+    assert len(parsed.math) == 1 and parsed.math[0][0] == "display"
+    assert "\\begin{aligned}" in parsed.math[0][1] and "\\&" not in parsed.math[0][1]
+    assert not RAW_TEX.search(parsed.text_outside_math)
+
+
+def test_it_restores_row_breaks_lost_in_a_cases_environment():
+    parsed = parse("that $f(x)=\\begin{cases}\n 0 & 2|x\n\n 1 & 2\\nmid x\n \\end{cases}$\n\nCase")
+    assert len(parsed.math) == 1
+    assert "2|x \\\\\n%\n 1" in parsed.math[0][1]
+    parsed = parse("\\[\na = \\begin{cases} 1, & x \\\n2, & y\n\\end{cases}\n\\]")
+    assert "x \\\\\n2" in parsed.math[0][1]
+
+
+def test_it_typesets_an_unclosed_inline_formula_to_the_end_of_its_line():
+    parsed = parse("i.e. \\(\\{x/a_i\\}\\ge d_i+1/M.\n\nThus")
+    assert parsed.math == [("inline", "\\{x/a_i\\}\\ge d_i+1/M.")]
+
+
+def test_it_keeps_percent_signs_and_escaped_dollars_as_text():
+    parsed = parse("In 50% of the cases \\emph{it} costs \\$5.")
+    assert "50% of the cases" in parsed.text_outside_math
+    assert "$5" in parsed.text_outside_math and parsed.math == []
+
+
+def test_it_renders_every_curated_document_without_raw_tex_outside_math():
+    from bench.render_corpus import collect_documents
+
+    raw = [
+        (doc.id, label, m.group())
+        for doc in collect_documents()
+        if doc.group == "curated"
+        for label, text in doc.texts
+        for m in RAW_TEX.finditer(parse(text).text_outside_math)
+    ]
+    assert raw == []
