@@ -67,7 +67,11 @@ _DROPPED = {
     "noindent", "indent", "medskip", "smallskip", "bigskip", "par", "centering", "hfill",
     "vfill", "newpage", "clearpage", "maketitle", "label", "vspace", "hspace", "phantom",
     "nopagebreak", "pagebreak", "linebreak", "allowbreak", "null", "relax", "protect",
+    # A preamble pasted into a proof prints nothing either.
+    "documentclass", "usepackage", "title", "author", "date", "newcommand", "renewcommand",
 }  # fmt: skip
+# Delimiter sizes: outside math, the delimiter after them goes into the formula too.
+_SIZED = {"big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr"}
 _SPACES = {"quad", "qquad", "enspace", "thinspace", "space"}
 _HEADINGS = {"section", "subsection", "subsubsection", "paragraph", "subparagraph"}
 _SYMBOLS = {
@@ -112,7 +116,12 @@ def latex_text_to_markdown(text: str) -> str:
                 pos = match.end()
                 continue
             nodes, end = _with_arguments(walker, source, node)
-            out.append(_Converter(source).nodes(nodes))
+            if isinstance(node, LatexMacroNode) and not _arguments(node) and _is_math_macro(node):
+                # A math command in text, with the arguments, scripts or delimiter after it.
+                tex = source[node.pos : end]
+                out.append(_as_math(tex.rstrip()) + tex[len(tex.rstrip()) :])
+            else:
+                out.append(_Converter(source).nodes(nodes))
             pos = end
     out.append(source[pos:])
     return "".join(out).replace(_PERCENT_MARK, _PERCENT)
@@ -175,6 +184,9 @@ def _with_arguments(
     if not isinstance(node, LatexMacroNode) or _arguments(node):
         return nodes, end
     end = node.pos + 1 + len(node.macroname)  # without the spaces pylatexenc adds to it
+    if node.macroname in _SIZED:
+        delimiter = re.compile(r"\s*(\\[{}|]|\\[A-Za-z]+|[()\[\]|./<>])").match(source, end)
+        return nodes, delimiter.end() if delimiter else end
     while end < len(source) and source[end] in "{_^":
         start = end + 1 if source[end] in "_^" else end
         if start < len(source) and source[start] == "{":
