@@ -38,6 +38,7 @@ _SCAN = re.compile(
     r"|(?P<construct>\\(?:begin\{[A-Za-z]+\*?\}|[A-Za-z]+)|\{\s*\\(?:em|it|sl|bf|itshape|bfseries)\b)",
     re.DOTALL,
 )
+_STRAY_END = re.compile(r"\\(?:end|begin)\{document\}|\\end\{[A-Za-z]+\*?\}")
 # The cheap test that spares most texts the scan.
 _ANY_CONSTRUCT = re.compile(r"\\(?:[A-Za-z]|\$\$)")
 
@@ -110,6 +111,11 @@ def latex_text_to_markdown(text: str) -> str:
             out.append("$$" + environment_rows(tex) + "$$")
             pos = close.end() if close else end
         else:
+            stray = _STRAY_END.match(source, match.start())
+            if stray:  # `\\end{document}` of a pasted LaTeX file, or an `\\end` without begin
+                out.append("" if "{document}" in stray[0] else stray[0])
+                pos = stray.end()
+                continue
             node = _node_at(walker, match.start())
             if node is None:
                 out.append(match["construct"])
@@ -292,6 +298,8 @@ class _Converter:
             return _emphasis(self.argument(last), "**")
         if name in ("footnote", "footnotetext"):
             return " (" + self.argument(last) + ")"
+        if name in ("begin", "end") and self.argument(last).strip() == "document":
+            return ""  # a stray end of a pasted LaTeX file
         if name == "tag":  # an equation number written after its formula
             return "(" + self.argument(last) + ")"
         if name in ("ref", "cite", "pageref"):

@@ -24,6 +24,9 @@
     "\\qed": "\\blacksquare", "\\lcm": "\\operatorname{lcm}", "\\mbox": "\\text{#1}",
     "\\textbackslash": "\\backslash",
     "\\ensuremath": "\\text{$#1$}", // math in text or in math alike
+    "\\varangle": "\\measuredangle", "\\Varangle": "\\measuredangle",
+    "\\overparen": "\\overgroup", "\\qedhere": "", "\\label": "", "\\boldmath": "",
+    "\\Q": "\\mathbb{Q}", "\\N": "\\mathbb{N}",
   };
   var failed = 0;
   var SLICE_MS = 8;
