@@ -380,3 +380,23 @@ def test_a_real_worker_on_both_queues_carries_out_a_replayed_run(
     assert (run.status, run.done, run.failed) == ("done", 6, 0)
     assert ModelOutput.objects.filter(run=run).count() == 6
     assert Analysis.objects.filter(origin="model_run").count() == 6
+
+
+def test_a_misconfigured_backend_fails_every_sample_with_its_reason(proofs, monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    run = verify_run(n=1, backend="openai")  # no base_url: refused when first used
+    runs.run_batches(run)
+    run.refresh_from_db()
+    assert run.failed_by_reason == {"config": 3} and run.done == 0
+
+
+def test_a_target_deleted_after_the_run_was_made_is_recorded_as_missing(proofs):
+    run = verify_run(n=1)
+    gone = proofs[2]
+    CampaignItem.objects.filter(proof=gone).delete()
+    gone.delete()
+    backend = FakeBackend()
+    runs.run_batches(run, backend=backend)
+    run.refresh_from_db()
+    assert len(backend.requests) == 2
+    assert (run.done, run.failed_by_reason) == (2, {"target_missing": 1})

@@ -30,7 +30,14 @@ from workers.backends import (
     get_backend,
 )
 from workers.models import ModelOutput, ModelRun
-from workers.prompts import VARIABLES, Kind, PromptError, PromptTemplate, default_template
+from workers.prompts import (
+    VARIABLES,
+    Kind,
+    PromptError,
+    PromptTemplate,
+    default_template,
+    split_generation,
+)
 
 BATCH_SIZE = 8  # targets per task: small enough that a lost worker loses little work
 
@@ -197,17 +204,20 @@ def execute_run_batch(
         )
     prompts = _prompts(run, todo)
     sampling = Sampling.from_dict(run.sampling)
+    asked = [tid for tid in todo if tid in prompts]  # a target deleted since is not asked
     requests = [
         GenerationRequest(
             prompt=prompts[tid][0], sampling=sampling, kind=run.kind, identity=prompts[tid][1]
         )
-        for tid in todo
+        for tid in asked
     ]
-    engine = backend or _backend_for(run)
     try:
-        results = engine.generate(requests)
+        engine = backend or _backend_for(run)
+        answers = dict(zip(asked, engine.generate(requests), strict=True))
     except BackendError as exc:  # the backend cannot work at all: every request fails
-        results = [GenerationResult(error=exc) for _ in requests]
+        answers = {tid: GenerationResult(error=exc) for tid in asked}
+    gone = BackendError("target_missing", "the target no longer exists")
+    results = [answers.get(tid) or GenerationResult(error=gone) for tid in todo]
     return _store(run, todo, results)
 
 
@@ -370,8 +380,6 @@ def _to_analyses(run: ModelRun, outputs: list[ModelOutput]) -> None:
 
 
 def _to_proofs(run: ModelRun, outputs: list[ModelOutput]) -> None:
-    from workers.prompts import split_generation  # noqa: PLC0415  (kept next to its use)
-
     problems = Problem.objects.in_bulk({o.target_id for o in outputs})
     for output in outputs:
         generation = split_generation(output.text)
