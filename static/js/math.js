@@ -27,6 +27,7 @@
     "\\varangle": "\\measuredangle", "\\Varangle": "\\measuredangle",
     "\\overparen": "\\overgroup", "\\qedhere": "", "\\label": "", "\\boldmath": "",
     "\\Q": "\\mathbb{Q}", "\\N": "\\mathbb{N}",
+    "\\em": "\\it", "\\*": "*", // a Markdown-escaped asterisk
   };
   var failed = 0;
   var SLICE_MS = 8;
