@@ -288,3 +288,32 @@ def render_markdown(text: str | None) -> SafeString:
     if not text:
         return mark_safe("")
     return mark_safe(_render_sanitised(text))  # the one place untrusted text becomes safe
+
+
+@lru_cache(maxsize=1024)
+def _render_inline_sanitised(text: str) -> str:
+    # Newlines would be soft breaks; a quote is shown on one line. A slice of the source
+    # often starts or ends inside `**bold**`: the markers at its edges are fragments.
+    text = _without_cut_emphasis(" ".join(text.split()))
+    return sanitize_html(_markdown().renderInline(latex_text_to_markdown(text)))
+
+
+def _without_cut_emphasis(text: str) -> str:
+    for marker in ("**", "*"):
+        if text.count(marker) % 2:
+            if text.endswith(marker):
+                text = text[: -len(marker)]
+            elif text.startswith(marker):
+                text = text[len(marker) :]
+    return text
+
+
+def render_inline(text: str | None) -> SafeString:
+    """A passage quoted from a proof, as inline HTML: its math typesets, its `**` vanish.
+
+    The quote is a slice of the source, so a delimiter or emphasis it cuts in two stays
+    visible as the character it is, never as broken markup.
+    """
+    if not text:
+        return mark_safe("")
+    return mark_safe(_render_inline_sanitised(text))  # sanitised like render_markdown

@@ -419,3 +419,23 @@ def test_it_renders_every_curated_document_without_raw_tex_outside_math():
         for m in RAW_TEX.finditer(parse(text).text_outside_math)
     ]
     assert raw == []
+
+
+# --- quotes (issue 7, item 5) -------------------------------------------------------------
+
+
+def test_a_quote_renders_inline_with_its_math_and_without_cut_emphasis():
+    from annotate.rendering import render_inline
+
+    html = str(render_inline("\\(k=0\\).**"))
+    assert html == '<span class="math inline">k=0</span>.'
+    assert str(render_inline("**Lemma 2.** holds\nfor $n$")) == (
+        '<strong>Lemma 2.</strong> holds for <span class="math inline">n</span>'
+    )
+    assert str(render_inline("<b>x</b>")) == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_the_history_template_shows_issue_quotes_rendered():
+    template = Template("{% load proofdesk %}“{{ quote|truncatechars:160|inline_markdown }}”")
+    html = template.render(Context({"quote": "\\(k=0\\).**"}))
+    assert html == '“<span class="math inline">k=0</span>.”'
