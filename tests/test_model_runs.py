@@ -301,7 +301,13 @@ def test_the_celery_tasks_run_a_replayed_verify_run(proofs, tmp_path):
         )
     )
     run = verify_run(n=2, backend_options={"recording": str(recording)})
-    assert tasks.start_model_run(run.pk) == 1  # one batch, run at once (eager without a broker)
+    from proofdesk.celery import app
+
+    app.conf.task_always_eager, eager = True, app.conf.task_always_eager
+    try:
+        assert tasks.start_model_run(run.pk) == 1  # one batch, run at once (eager)
+    finally:
+        app.conf.task_always_eager = eager
     run.refresh_from_db()
     assert (run.status, run.done) == ("done", 6)
     assert tasks.gpu_execute_run_batch(run.pk, run.target_ids) == 0
