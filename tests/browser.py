@@ -164,6 +164,10 @@ class Browser:
 
 def _attach(page, log: BrowserLog) -> None:
     def on_request_failed(request) -> None:
+        # Chromium fetches the favicon on its own and aborts that fetch when the page
+        # navigates on at once (a submit, a live refresh): not the page's request.
+        if request.failure == "net::ERR_ABORTED" and "favicon" in request.url:
+            return
         log.failed_requests.append(
             f"request failed: {request.method} {request.url} ({request.failure})"
         )
