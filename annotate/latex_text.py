@@ -113,12 +113,18 @@ def latex_text_to_markdown(text: str) -> str:
         else:
             stray = _STRAY_END.match(source, match.start())
             if stray:  # `\\end{document}` of a pasted LaTeX file, or an `\\end` without begin
-                out.append("" if "{document}" in stray[0] else stray[0])
+                out.append(_unpaired(stray[0]))
                 pos = stray.end()
                 continue
             node = _node_at(walker, match.start())
+            if isinstance(node, LatexEnvironmentNode) and not source[
+                node.pos : node.pos + node.len
+            ].endswith(f"\\end{{{node.environmentname}}}"):
+                # pylatexenc lost the environment's end (tolerant parsing of a broken
+                # formula inside it ran on to the end of the text): take it piece by piece.
+                node = None
             if node is None:
-                out.append(match["construct"])
+                out.append(_unpaired(match["construct"]))
                 pos = match.end()
                 continue
             nodes, end = _with_arguments(walker, source, node)
@@ -168,6 +174,20 @@ def environment_rows(tex: str) -> str:
         depth += len(re.findall(r"\\begin\{", line)) - len(re.findall(r"\\end\{", line))
         last = index
     return "\n".join(lines)
+
+
+def _unpaired(construct: str) -> str:
+    """A `\\begin{…}` or `\\end{…}` whose pair could not be parsed, as what it prints."""
+    name = re.fullmatch(r"\\(?:begin|end)\{([A-Za-z]+)\*?\}", construct)
+    if name is None:
+        return construct
+    if name[1] == "document" or name[1] in _LISTS or name[1] in _PLAIN_ENVIRONMENTS:
+        return ""
+    if name[1] == "proof":
+        return "*Proof.* " if construct.startswith("\\begin") else " ∎"
+    if name[1] in _THEOREMS:
+        return f"**{_THEOREMS[name[1]]}.** " if construct.startswith("\\begin") else ""
+    return construct
 
 
 def _node_at(walker: LatexWalker, pos: int) -> LatexNode | None:

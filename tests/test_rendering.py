@@ -439,3 +439,13 @@ def test_the_history_template_shows_issue_quotes_rendered():
     template = Template("{% load proofdesk %}“{{ quote|truncatechars:160|inline_markdown }}”")
     html = template.render(Context({"quote": "\\(k=0\\).**"}))
     assert html == '“<span class="math inline">k=0</span>.”'
+
+
+def test_a_broken_formula_inside_a_list_does_not_leave_the_rest_raw():
+    parsed = parse(
+        "\\begin{itemize}\n\\item a $\\frac{1}$ b.\n\\end{itemize}\n\\noindent Done. \\qed"
+    )
+    assert [tag for tag, _ in parsed.tags].count("li") == 1
+    assert parsed.math == [("inline", "\\frac{1}")]  # left to KaTeX, which will say so
+    assert "Done. ∎" in parsed.text_outside_math
+    assert not RAW_TEX.search(parsed.text_outside_math)
