@@ -600,3 +600,43 @@ def test_an_expired_session_keeps_the_draft_and_sends_it_after_login(browser, th
     assert page.locator("#comment").input_value() == typed
     assert wait_for_server(page, lambda: draft_comment(expert), typed) == typed
     browser.assert_clean()
+
+
+def test_issue_quotes_in_the_sidebar_show_typeset_math_not_source(browser, three_items, expert):
+    """A quote is a slice of the source: the sidebar shows it rendered, also when it was cut
+    inside a formula, and never shows TeX delimiters or Markdown asterisks."""
+    item = grading.claim_next_item(three_items[0].campaign, expert)
+    text = item.proof.text
+    whole, cut = "**Claim.** For every integer $n \\ge 1$", "1$, multiplying both sides"
+    grading.save_draft(
+        item,
+        expert,
+        score=None,
+        comment="",
+        active_seconds=0,
+        issues=[
+            {"start": text.index(q), "end": text.index(q) + len(q), "quote": q, "note": "n",
+             "severity": "minor"}
+            for q in (whole, cut)
+        ],
+    )  # fmt: skip
+    page = browser.page
+    browser.login(expert)
+    browser.goto(f"/campaigns/{item.campaign_id}/grade/{item.pk}/")
+    wait_rendered(page)
+    quotes = page.locator("#issue-list .quote")
+    assert quotes.count() == 2
+    page.wait_for_function(
+        "[...document.querySelectorAll('#issue-list .quote .math')].every(e => e.dataset.rendered)"
+    )
+    assert quotes.nth(0).locator(".katex").count() == 1
+    assert quotes.nth(1).locator(".katex").count() == 1  # the "1" of the cut formula
+    for k in range(2):
+        visible = quotes.nth(k).evaluate(
+            "el => { const c = el.cloneNode(true);"
+            " c.querySelectorAll('.katex-mathml').forEach(m => m.remove()); return c.textContent; }"
+        )
+        assert "$" not in visible and "*" not in visible and "\\" not in visible, visible
+    assert quotes.nth(0).inner_text().startswith("“Claim. For every integer")
+    assert "multiplying both sides" in quotes.nth(1).inner_text()
+    browser.assert_clean()

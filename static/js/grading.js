@@ -366,7 +366,8 @@
         quote.setAttribute("data-index", k);
         quote.title = "Show in the proof";
       }
-      quote.textContent = issue.quote ? "“" + truncate(issue.quote, 80) + "”" : "(the proof as a whole)";
+      if (issue.quote) quote.append("“", ...quoteNodes(issue.quote, 80, insideDollars(page.src, issue.start)), "”");
+      else quote.textContent = "(the proof as a whole)";
       var note = document.createElement("p");
       note.className = "note";
       note.textContent = issue.note;
@@ -380,12 +381,83 @@
       li.append(sev, " ", quote, remove, note);
       list.appendChild(li);
     });
+    if (window.proofdeskRenderMath) window.proofdeskRenderMath(list);
     $("no-issues").hidden = page.issues.length > 0;
     $("issues-field").value = JSON.stringify(page.issues);
     if (page.proof) {
       unhighlight(page.proof);
       page.issues.forEach(function (issue, k) { highlight(page.proof, page.src, issue, k); });
     }
+  }
+
+  // A quote is a slice of the proof's Markdown + LaTeX source: show it as the proof shows
+  // it, with its formulas typeset (math.js typesets the `.math` spans) and Markdown's
+  // emphasis markers dropped, never as source. Built with DOM nodes, never as HTML. A
+  // quote cut inside a formula typesets what it holds of it.
+  var QUOTE_MATH = [["$$", "$$"], ["\\[", "\\]"], ["\\(", "\\)"], ["$", "$"]];
+
+  // Whether source offset `start` (in code points) lies inside a $…$ formula: an odd
+  // number of unescaped dollars before it.
+  function insideDollars(src, start) {
+    if (!src || start === null || start === undefined) return false;
+    var cps = src.codepoints, odd = false;
+    for (var k = 0; k < start && k < cps.length; k++) {
+      if (cps[k] === "$" && cps[k - 1] !== "\\") odd = !odd;
+    }
+    return odd;
+  }
+
+  function quoteSegments(src, startsInDollars) {
+    var out = [], text = "", i = 0;
+    var cut = startsInDollars ? /^([^$]*)\$/.exec(src)  // starts inside $…$: "1$, so"
+      : /^([^$]*?)\\[)\]]/.exec(src);  // starts inside \(…\): "k=0\)."
+    if (cut && cut[1].indexOf("\\(") < 0 && cut[1].indexOf("\\[") < 0) {
+      out.push({ math: cut[1] });
+      i = cut[0].length;
+    }
+    while (i < src.length) {
+      if (src[i] === "\\" && src[i + 1] === "$") { text += "$"; i += 2; continue; }
+      var open = null;
+      for (var d = 0; d < QUOTE_MATH.length && !open; d++) {
+        if (src.substr(i, QUOTE_MATH[d][0].length) === QUOTE_MATH[d][0]) open = QUOTE_MATH[d];
+      }
+      if (!open) { text += src[i++]; continue; }
+      if (text) { out.push({ text: text }); text = ""; }
+      var from = i + open[0].length, end = src.indexOf(open[1], from);
+      out.push({ math: src.slice(from, end < 0 ? src.length : end) });
+      i = end < 0 ? src.length : end + open[1].length;
+    }
+    if (text) out.push({ text: text });
+    return out;
+  }
+
+  function quoteNodes(src, maxChars, startsInDollars) {
+    var nodes = [], used = 0;
+    var segments = quoteSegments(src, startsInDollars);
+    for (var k = 0; k < segments.length; k++) {
+      var seg = segments[k];
+      if (seg.math !== undefined) {
+        var tex = seg.math.trim();
+        if (!tex) continue;
+        var span = document.createElement("span");
+        span.className = "math inline";
+        span.textContent = tex;
+        nodes.push(span);
+        used += tex.length;
+      } else {
+        var plain = seg.text.replace(/\*\*|__|\*|`/g, "").replace(/\s+/g, " ");
+        if (k === 0) plain = plain.replace(/^\s+/, "");
+        if (k === segments.length - 1) plain = plain.replace(/\s+$/, "");
+        if (used + plain.length > maxChars) {
+          nodes.push(plain.slice(0, Math.max(0, maxChars - used - 1)) + "…");
+          return nodes;
+        }
+        nodes.push(plain);
+        used += plain.length;
+      }
+      if (used > maxChars && k < segments.length - 1) { nodes.push("…"); return nodes; }
+    }
+    return nodes;
   }
 
   function truncate(text, n) {
@@ -457,8 +529,13 @@
     }
     page.pendingAnchor = anchor;
     var quote = $("issue-quote");
-    quote.textContent = !anchor ? "No passage selected: this issue is about the proof as a whole."
-      : anchor.unanchored ? anchor.text : anchor.quote;
+    if (!anchor) quote.textContent = "No passage selected: this issue is about the proof as a whole.";
+    else if (anchor.unanchored) quote.textContent = anchor.text;  // already the rendered text
+    else {
+      quote.textContent = "";
+      quote.append(...quoteNodes(anchor.quote, 400, insideDollars(page.src, anchor.start)));
+      if (window.proofdeskRenderMath) window.proofdeskRenderMath(quote);
+    }
     $("issue-anchor-warning").hidden = !(anchor && anchor.unanchored);
     $("issue-passage-field").hidden = !!anchor;
     $("issue-passage-missing").hidden = true;
