@@ -1,4 +1,4 @@
-"""Celery tasks. Thin: each calls one domain function (see DESIGN.md section 3)."""
+"""Celery tasks. Thin: each calls one domain function."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 One streaming engine (`engine.py`) and one adapter per format:
 
-- `native`: Proofdesk's JSONL interchange format (DESIGN.md section 5);
+- `native`: Proofdesk's JSONL interchange format (README.md, "Importing data");
 - `deepseek`: the DeepSeekMath-V2 release (`*.jsonl` proofs with human ratings, `*.json`
   problem inputs);
 - `proofbench`: the IMO-ProofBench CSV of problems;

@@ -1,4 +1,4 @@
-"""Proofdesk's own JSONL interchange format (DESIGN.md section 5).
+"""Proofdesk's own JSONL interchange format (README.md, "Importing data").
 
 One JSON object per line: a problem, optionally one proof of it with that proof's grades
 and verifier analyses. Blank lines are skipped. Accepted keys (any other key is an error,
