@@ -106,7 +106,8 @@ def test_grader_grades_three_proofs_with_the_keyboard_and_anchors_an_issue(
     # A selection that ends in a formula maps back to the TeX source with its delimiters.
     select_in_proof(page, "by ", "gives ")
     page.keyboard.press("i")
-    assert page.locator("#issue-quote").inner_text() == "by $n$ gives $n^2 \\ge n$"
+    assert page.locator("#issue-quote").get_attribute("data-source") == "by $n$ gives $n^2 \\ge n$"
+    assert page.locator("#issue-quote .katex").count() == 2  # shown typeset, not as source
     page.keyboard.press("Escape")
     page.locator("#issue-dialog").wait_for(state="hidden")
 
@@ -114,7 +115,7 @@ def test_grader_grades_three_proofs_with_the_keyboard_and_anchors_an_issue(
     select_in_proof(page, PASSAGE)
     page.keyboard.press("i")
     assert page.locator("#issue-dialog").is_visible()
-    assert page.locator("#issue-quote").inner_text() == PASSAGE
+    assert page.locator("#issue-quote").get_attribute("data-source") == PASSAGE
     page.keyboard.type("Why may we multiply? Needs n > 0.")
     # The note holds what was typed (if not: where the keys went, for the failure message).
     typed = page.evaluate(
@@ -303,7 +304,7 @@ def test_issues_anchor_to_the_source_through_latex_delimiters_and_lists(
     for a, b in cases:
         select_between(page, a, b)
         page.keyboard.press("i")
-        assert page.locator("#issue-quote").inner_text() == source_between(a, b)
+        assert page.locator("#issue-quote").get_attribute("data-source") == source_between(a, b)
         assert not page.locator("#issue-anchor-warning").is_visible()
         page.keyboard.type(f"about {a}")
         page.keyboard.press("Control+Enter")

@@ -529,6 +529,8 @@
     }
     page.pendingAnchor = anchor;
     var quote = $("issue-quote");
+    // The source slice the issue will be anchored to, shown typeset below.
+    quote.setAttribute("data-source", anchor && !anchor.unanchored ? anchor.quote : "");
     if (!anchor) quote.textContent = "No passage selected: this issue is about the proof as a whole.";
     else if (anchor.unanchored) quote.textContent = anchor.text;  // already the rendered text
     else {
