@@ -29,7 +29,7 @@ transaction-scoped advisory lock so that two imports never race on the same natu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,26 +112,38 @@ def import_records(
 ) -> ImportResult:
     """Write `items` in one transaction; on any error, write nothing and report why."""
     result = ImportResult()
+
+    def write_all() -> None:
+        writer = _Writer(source_name, campaign, result)
+        writer.lock()
+        batch: list[Record] = []
+        chars = 0
+        for item in items:
+            if isinstance(item, Record):
+                batch.append(item)
+                chars += _size(item)
+            else:
+                result.add_errors(item)
+            if result.full:
+                result.truncated = True
+                break
+            if len(batch) >= BATCH_RECORDS or chars >= BATCH_CHARS:
+                writer.write(batch)
+                batch, chars = [], 0
+        if not result.full:
+            writer.write(batch)
+
+    return all_or_nothing(result, write_all, KINDS)
+
+
+def all_or_nothing(
+    result: ImportResult, work: Callable[[], None], kinds: Iterable[str]
+) -> ImportResult:
+    """Run `work` in one transaction: an error it records in `result`, or a row the database
+    refuses, rolls everything back, and the counts then say nothing was written."""
     try:
         with transaction.atomic():
-            writer = _Writer(source_name, campaign, result)
-            writer.lock()
-            batch: list[Record] = []
-            chars = 0
-            for item in items:
-                if isinstance(item, Record):
-                    batch.append(item)
-                    chars += _size(item)
-                else:
-                    result.add_errors(item)
-                if result.full:
-                    result.truncated = True
-                    break
-                if len(batch) >= BATCH_RECORDS or chars >= BATCH_CHARS:
-                    writer.write(batch)
-                    batch, chars = [], 0
-            if not result.full:
-                writer.write(batch)
+            work()
             if not result.ok:
                 raise _RollBack
     except _RollBack:
@@ -140,7 +152,7 @@ def import_records(
         # Only a concurrent writer outside the importer can get here (imports serialise).
         result.add_errors([f"file: the database refused a row ({exc}); nothing was imported"])
     if not result.ok:
-        result.counts = {kind: {"created": 0, "existing": 0} for kind in KINDS}
+        result.counts = {kind: {"created": 0, "existing": 0} for kind in kinds}
     return result
 
 

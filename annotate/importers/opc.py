@@ -24,9 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from django.db import IntegrityError, transaction
-
-from annotate.importers.engine import ImportResult, import_records
+from annotate.importers.engine import ImportResult, all_or_nothing, import_records
 from annotate.importers.records import (
     LIMITS,
     AnalysisRecord,
@@ -148,21 +146,16 @@ def import_file(
     if not files:
         result.add_errors([f"{path.name}: no .json files"])
         return result
-    try:
-        with transaction.atomic():
-            for file in files:
-                _import_one(file, campaign, result, len(files) > 1)
-                if progress:
-                    progress(file.stat().st_size)
-                if not result.ok:
-                    raise _RollBack
-    except _RollBack:
-        pass
-    except IntegrityError as exc:
-        result.add_errors([f"file: the database refused a row ({exc}); nothing was imported"])
-    if not result.ok:
-        result.counts = {kind: {"created": 0, "existing": 0} for kind in result.counts}
-    return result
+
+    def import_all() -> None:
+        for file in files:
+            _import_one(file, campaign, result, len(files) > 1)
+            if progress:
+                progress(file.stat().st_size)
+            if not result.ok:
+                return
+
+    return all_or_nothing(result, import_all, list(result.counts))
 
 
 def import_stream(
@@ -175,22 +168,11 @@ def import_stream(
     """Import one uploaded file (opened in binary)."""
     result = ImportResult()
     result.counts["claims"] = {"created": 0, "existing": 0}
-    try:
-        with transaction.atomic():
-            _import_data(_load(fileobj.read(), result, ""), source_name, campaign, result, "")
-            if not result.ok:
-                raise _RollBack
-    except _RollBack:
-        pass
-    except IntegrityError as exc:
-        result.add_errors([f"file: the database refused a row ({exc}); nothing was imported"])
-    if not result.ok:
-        result.counts = {kind: {"created": 0, "existing": 0} for kind in result.counts}
-    return result
-
-
-class _RollBack(Exception):
-    pass
+    return all_or_nothing(
+        result,
+        lambda: _import_data(_load(fileobj.read(), result, ""), source_name, campaign, result, ""),
+        list(result.counts),
+    )
 
 
 def _import_one(file: Path, campaign: Campaign | None, result: ImportResult, named: bool) -> None:
