@@ -283,24 +283,20 @@ def test_a_generate_run_stores_proofs_with_their_self_evaluation_and_self_score(
     assert set(ModelOutput.objects.filter(run=run).values_list("proof_id", flat=True)) == {made.pk}
 
 
-def test_the_celery_tasks_run_a_replayed_verify_run(proofs, tmp_path):
+def record_two_samples(proofs, tmp_path):
+    """A replay recording holding two samples of ANALYSIS for each proof."""
     recording = tmp_path / "rec.jsonl"
-    recording.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "kind": "verify",
-                    "identity": f"proof:{p.content_hash}",
-                    "index": i,
-                    "text": ANALYSIS,
-                }
-            )
-            + "\n"
-            for p in proofs
-            for i in range(2)
-        )
+    lines = (
+        {"kind": "verify", "identity": f"proof:{p.content_hash}", "index": i, "text": ANALYSIS}
+        for p in proofs
+        for i in range(2)
     )
-    run = verify_run(n=2, backend_options={"recording": str(recording)})
+    recording.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return recording
+
+
+def test_the_celery_tasks_run_a_replayed_verify_run(proofs, tmp_path):
+    run = verify_run(n=2, backend_options={"recording": str(record_two_samples(proofs, tmp_path))})
     from proofdesk.celery import app
 
     app.conf.task_always_eager, eager = True, app.conf.task_always_eager
@@ -346,23 +342,7 @@ def test_a_real_worker_on_both_queues_carries_out_a_replayed_run(
 
     assert not app.conf.task_always_eager and app.conf.broker_url == redis_url
     monkeypatch.setattr(runs, "BATCH_SIZE", 2)  # two gpu tasks
-    recording = tmp_path / "rec.jsonl"
-    recording.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "kind": "verify",
-                    "identity": f"proof:{p.content_hash}",
-                    "index": i,
-                    "text": ANALYSIS,
-                }
-            )
-            + "\n"
-            for p in proofs
-            for i in range(2)
-        )
-    )
-    run = verify_run(n=2, backend_options={"recording": str(recording)})
+    run = verify_run(n=2, backend_options={"recording": str(record_two_samples(proofs, tmp_path))})
     batches_done = threading.Semaphore(0)
 
     def on_postrun(task=None, **kwargs):
