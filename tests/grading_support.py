@@ -30,6 +30,18 @@ from annotate.models import (
 from verification.models import Analysis
 
 
+def submit_data(**extra) -> dict:
+    """The grading form's fields for a valid submit, with `extra` replacing some."""
+    return {
+        "score": "0.5",
+        "comment": "",
+        "issues": "[]",
+        "active_seconds": "42",
+        "submission_key": str(uuid.uuid4()),
+        **extra,
+    }
+
+
 def add_items(
     campaign: Campaign, count: int, *, problem: Problem | None = None
 ) -> list[CampaignItem]:

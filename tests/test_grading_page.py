@@ -30,7 +30,7 @@ from annotate.models import (
     Role,
     Skip,
 )
-from tests.grading_support import add_graders, add_items, add_others_ratings
+from tests.grading_support import add_graders, add_items, add_others_ratings, submit_data
 
 pytestmark = pytest.mark.django_db
 
@@ -55,17 +55,6 @@ def leased(item, expert) -> CampaignItem:
 
 def url(name: str, item: CampaignItem) -> str:
     return reverse(name, args=[item.campaign_id, item.pk])
-
-
-def submit_data(**extra) -> dict:
-    return {
-        "score": "0.5",
-        "comment": "",
-        "issues": "[]",
-        "active_seconds": "42",
-        "submission_key": str(uuid.uuid4()),
-        **extra,
-    }
 
 
 def commit(item, grader, score="1", comment="") -> Grade:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from annotate import grading
 from annotate.models import CampaignItem, Grade, GradeDraft, Skip
 from annotate.text import text_problem
+from tests.grading_support import submit_data
 
 pytestmark = pytest.mark.django_db
 
@@ -49,17 +50,6 @@ def api_url(item: CampaignItem, suffix: str) -> str:
     return f"/api/campaigns/{item.campaign_id}/items/{item.pk}/{suffix}"
 
 
-def form(**extra) -> dict:
-    return {
-        "score": "0.5",
-        "comment": "",
-        "issues": "[]",
-        "active_seconds": "42",
-        "submission_key": str(uuid.uuid4()),
-        **extra,
-    }
-
-
 ISSUE_WITH_NUL_NOTE = json.dumps([{"start": 0, "end": 6, "note": NUL, "severity": "minor"}])
 
 
@@ -68,7 +58,7 @@ ISSUE_WITH_NUL_NOTE = json.dumps([{"start": 0, "end": 6, "note": NUL, "severity"
 )
 def test_grading_form_refuses_a_nul_and_writes_nothing(client, expert, leased, bad):
     client.force_login(expert)
-    response = client.post(page_url("grading_submit", leased), form(**bad))
+    response = client.post(page_url("grading_submit", leased), submit_data(**bad))
     assert response.status_code == 400
     assert "NUL character" in response.content.decode()
     assert not Grade.objects.exists()
