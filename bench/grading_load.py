@@ -18,7 +18,9 @@ What it does, in order:
 3. Logs each grader in through the login form (CSRF cookie + form token), then drives all
    graders concurrently for `--duration` seconds, each looping:
    claim (POST "Next") -> load the grading page -> autosave a draft (htmx POST) -> submit
-   (POST with the page's submission_key). Every claim is recorded as a lease interval
+   (POST with the page's submission_key), which claims the next proof and redirects to
+   its page; the grader follows and goes on from there, as the browser does (only the
+   first round, or one after a failed step, presses "Next"). Every claim is recorded as a lease interval
    (item, grader, claim answered, submit sent); two graders holding the same item in
    overlapping intervals is a double lease. After the run the database is checked too:
    no item with more app grades than its overlap, `committed_grades` equal to the grades.
@@ -873,6 +875,9 @@ class Grader:
     stop_at: float = float("inf")
     hold: list | None = None  # [item, certainly held from, certainly held until]
     committed: set[int] = field(default_factory=set)
+    # The next proof's page that the last submit led to (item id, response): the browser
+    # is already on it, so the next round starts there without pressing "Next".
+    landed: tuple[int, Response] | None = None
 
     def close_hold(self, rec: Recorder) -> None:
         if self.hold is not None:
@@ -901,25 +906,29 @@ def one_item(g: Grader, rec: Recorder, follow: bool) -> bool:
     the item the grader already holds (after a failed step) continues the same hold.
     """
     b = g.browser
-    r = b.post(f"/campaigns/{g.campaign_id}/next/", {"csrfmiddlewaretoken": g.csrf})
-    if not rec.ok("claim", r, 302):
-        return True
-    target = location_path(r)
-    m = _ITEM_URL.search(target)
-    if not m:
-        with rec.lock:
-            rec.empty_queue += 1
-        return False
-    item_id = int(m.group(2))
-    if g.hold is None or g.hold[0] != item_id:
-        g.close_hold(rec)
-        if item_id in g.committed:
+    if g.landed is not None:
+        item_id, page = g.landed
+        g.landed = None
+    else:
+        r = b.post(f"/campaigns/{g.campaign_id}/next/", {"csrfmiddlewaretoken": g.csrf})
+        if not rec.ok("claim", r, 302):
+            return True
+        target = location_path(r)
+        m = _ITEM_URL.search(target)
+        if not m:
             with rec.lock:
-                rec.repeats += 1
-        g.hold = [item_id, r.end, r.end]
-    page = b.get(target)  # the browser follows the redirect at once
-    if not rec.ok("page", page, 200):
-        return True
+                rec.empty_queue += 1
+            return False
+        item_id = int(m.group(2))
+        if g.hold is None or g.hold[0] != item_id:
+            g.close_hold(rec)
+            if item_id in g.committed:
+                with rec.lock:
+                    rec.repeats += 1
+            g.hold = [item_id, r.end, r.end]
+        page = b.get(target)  # the browser follows the redirect at once
+        if not rec.ok("page", page, 200):
+            return True
     g.hold[2] = page.start
     text = page.text
     g.csrf = _CSRF_INPUT.search(text).group(1)
@@ -951,9 +960,22 @@ def one_item(g: Grader, rec: Recorder, follow: bool) -> bool:
         g.committed.add(item_id)
         g.close_hold(rec)
         if follow:
-            after = b.get(location_path(r))
-            if rec.ok("page_after_submit", after, 200):
+            # The submit claimed the next proof and redirects to its page (or to the
+            # queue when nothing is left): the browser follows, as a grader's does.
+            target = location_path(r)
+            m = _ITEM_URL.search(urlsplit(target).path)
+            after = b.get(target)
+            # The next proof's grading page counts as a page like any other; the queue
+            # page (nothing left) is the only "page after submit".
+            if rec.ok("page" if m else "page_after_submit", after, 200):
                 g.csrf = _CSRF_INPUT.search(after.text).group(1)
+                if m:
+                    nxt = int(m.group(2))
+                    if nxt in g.committed:
+                        with rec.lock:
+                            rec.repeats += 1
+                    g.hold = [nxt, r.end, after.start]
+                    g.landed = (nxt, after)
     g.think()
     return True
 
@@ -963,6 +985,7 @@ def run_graders(graders: list[Grader], rec: Recorder, seconds: float, follow: bo
 
     def loop(g: Grader) -> None:
         g.stop_at = stop_at
+        g.landed = None  # a page drawn before a pause between phases is claimed afresh
         if g.think_s:  # paced graders start spread over one cycle, not all at once
             time.sleep(g.rng.uniform(0, 3 * g.think_s))
         while time.perf_counter() < stop_at:

@@ -70,19 +70,30 @@ def _item_for_grader(
     (their lease lapsed), or a grader who already graded it (editing) may open it; any
     other member gets PermissionDenied.
     """
+    item, roles = _grading_item(request, campaign_id, item_id)
+    return item, _own_grade_if_allowed(item, request.user), roles
+
+
+def _grading_item(
+    request: HttpRequest, campaign_id: int, item_id: int
+) -> tuple[CampaignItem, set[str]]:
     item, roles = get_item_for_member(request.user, campaign_id, item_id, GRADER_ROLES)
     if item.campaign.kind != Campaign.Kind.GRADE_PROOFS:
         raise Http404("This campaign does not grade proofs.")
-    own_grade = grading.own_grade(item, request.user)
+    return item, roles
+
+
+def _own_grade_if_allowed(item: CampaignItem, user) -> Grade | None:
+    own_grade = grading.own_grade(item, user)
     if (
         own_grade is None
-        and item.lease_holder_id != request.user.pk
+        and item.lease_holder_id != user.pk
         # A grader whose lease lapsed and was taken meanwhile may still finish their draft
         # (the domain accepts that submission; see `grading.submit_grade`).
-        and grading.get_draft(item, request.user) is None
+        and grading.get_draft(item, user) is None
     ):
         raise PermissionDenied("This proof is not assigned to you.")
-    return item, own_grade, roles
+    return own_grade
 
 
 # -- form parsing ----------------------------------------------------------------------------
@@ -273,8 +284,15 @@ def grading_page(request: HttpRequest, campaign_id: int, item_id: int) -> HttpRe
 @require_POST
 @login_required
 def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
-    """Autosave (htmx, or a beacon when the page is left). Answers with the status line."""
-    item, own_grade, _ = _item_for_grader(request, campaign_id, item_id)
+    """Autosave (htmx, or a beacon when the page is left). Answers with the status line.
+
+    The lease holder goes straight to the domain, which checks under the item's lock that
+    they have not graded it (autosave is the most frequent request: every query counts);
+    anyone else passes the page's access rule first."""
+    item, _ = _grading_item(request, campaign_id, item_id)
+    own_grade = None
+    if item.lease_holder_id != request.user.pk:
+        own_grade = _own_grade_if_allowed(item, request.user)
     if own_grade is not None:
         # Edits of a committed grade are saved explicitly, never as a draft.
         return _draft_status(
