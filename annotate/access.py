@@ -26,6 +26,17 @@ def _role_needed(roles: Iterable[str]) -> PermissionDenied:
     return PermissionDenied(f"Only this campaign's {who} can open this page.")
 
 
+def roles_in(user, campaign: Campaign | int) -> set[str]:
+    """The user's roles in the campaign; staff count as owners of every campaign (the one
+    place that rule is written)."""
+    if not user.is_authenticated:
+        return set()
+    roles = Membership.objects.roles_of(user, campaign)
+    if user.is_staff:
+        roles.add(Role.OWNER)
+    return roles
+
+
 def campaigns_for(user) -> Iterable[Campaign]:
     if not user.is_authenticated:
         return Campaign.objects.none()

@@ -30,9 +30,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate import flags, grading
+from annotate import flags, grading, inputs
+from annotate import progress as progress_stats
 from annotate.access import get_campaign_for_member, get_grade_for_member, get_item_for_member
-from annotate.models import CampaignItem, Grade, GradeDraft, Role
+from annotate.issues import issue_snapshot
+from annotate.models import CampaignItem, Draft, Grade, Role
+from annotate.others import others_for
+from annotate.work import drafts, errors, visibility
+from annotate.work import queue as work_queue
 
 GRADING_ROLES = {Role.GRADER}
 VIEWING_ROLES = {Role.GRADER, Role.OWNER, Role.ADJUDICATOR}
@@ -40,7 +45,7 @@ OWNER_ROLES = {Role.OWNER}
 REFERENCE_NOTE = "The reference solution may itself contain mistakes."
 
 
-def _invalid(exc: grading.GradingError) -> ValidationError:
+def _invalid(exc: inputs.InputError) -> ValidationError:
     return ValidationError({exc.field: [str(exc)]})
 
 
@@ -68,7 +73,7 @@ def grade_json(grade: Grade) -> dict[str, Any]:
         "proof": grade.proof_id,
         "score": _num(grade.score),
         "comment": grade.comment,
-        "issues": grading.issue_snapshot(list(grade.issues.all())),
+        "issues": issue_snapshot(list(grade.issues.all())),
         "active_seconds": grade.active_seconds,
         "version": grade.version,
         "submission_key": str(grade.submission_key) if grade.submission_key else None,
@@ -77,11 +82,12 @@ def grade_json(grade: Grade) -> dict[str, Any]:
     }
 
 
-def draft_json(draft: GradeDraft) -> dict[str, Any]:
+def draft_json(draft: Draft) -> dict[str, Any]:
+    score, comment, issues = grading.draft_values(draft)
     return {
-        "score": _num(draft.score),
-        "comment": draft.comment,
-        "issues": draft.issues,
+        "score": _num(score),
+        "comment": comment,
+        "issues": issues,
         "active_seconds": draft.active_seconds,
         "revision": draft.revision,
         "updated_at": draft.updated_at.isoformat() if draft.updated_at else None,
@@ -98,7 +104,7 @@ def item_json(item: CampaignItem, user, roles: set[str]) -> dict[str, Any]:
     campaign, proof, problem = item.campaign, item.proof, item.proof.problem
     is_owner = Role.OWNER in roles
     own = grading.own_grade(item, user)
-    draft = None if own else grading.get_draft(item, user)
+    draft = None if own else drafts.get_draft(item, user)
     body: dict[str, Any] = {
         "id": item.pk,
         "url": item_url(item),
@@ -129,7 +135,7 @@ def item_json(item: CampaignItem, user, roles: set[str]) -> dict[str, Any]:
         },
         "proof": {"id": proof.pk, "text": proof.text},
         "lease": {
-            "mine": grading.holds_lease(item, user),
+            "mine": work_queue.holds_lease(item, user),
             "expires_at": (
                 item.lease_expires_at.isoformat()
                 if item.lease_holder_id == user.pk and item.lease_expires_at
@@ -146,10 +152,10 @@ def item_json(item: CampaignItem, user, roles: set[str]) -> dict[str, Any]:
     if (campaign.show_reference_solution or is_owner) and problem.reference_solution:
         body["problem"]["reference_solution"] = problem.reference_solution
         body["problem"]["reference_solution_note"] = REFERENCE_NOTE
-    visible = grading.can_see_others(item, user, roles=roles, graded=own is not None)
+    visible = visibility.can_see_others(item, user, roles=roles, done=own is not None)
     body["can_see_others"] = visible
     if visible:
-        body["others"] = grading.others_for(item, user)
+        body["others"] = others_for(item, user)
     return body
 
 
@@ -160,8 +166,8 @@ def item_json(item: CampaignItem, user, roles: set[str]) -> dict[str, Any]:
 def claim(request: Request, campaign_id: int) -> Response:
     campaign, _ = get_campaign_for_member(request.user, campaign_id, GRADING_ROLES)
     try:
-        item = grading.claim_next_item(campaign, request.user)
-    except grading.GradingError as exc:
+        item = work_queue.claim_next_item(campaign, request.user)
+    except inputs.InputError as exc:
         raise _invalid(exc) from exc
     if item is None:
         return Response({"item": None, "detail": "Nothing left for you to grade here."})
@@ -200,11 +206,11 @@ def draft(request: Request, campaign_id: int, item_id: int) -> Response:
             base_revision=data.get("base_revision"),
             tab=data.get("tab", ""),
         )
-    except grading.GradingError as exc:
+    except inputs.InputError as exc:
         raise _invalid(exc) from exc
-    except grading.StaleDraft as exc:
+    except errors.StaleDraft as exc:
         return _conflict(str(exc), revision=exc.revision, other_tab=exc.other_tab)
-    except grading.NotClaimed as exc:
+    except errors.NotClaimed as exc:
         return _conflict(str(exc))
     return Response(draft_json(saved))
 
@@ -223,9 +229,9 @@ def submit(request: Request, campaign_id: int, item_id: int) -> Response:
             active_seconds=data.get("active_seconds"),
             submission_key=data.get("submission_key"),
         )
-    except grading.GradingError as exc:
+    except inputs.InputError as exc:
         raise _invalid(exc) from exc
-    except grading.NotClaimed as exc:
+    except errors.NotClaimed as exc:
         return _conflict(str(exc))
     # 200: a retry of a submission that already made this grade.
     code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -237,10 +243,10 @@ def skip(request: Request, campaign_id: int, item_id: int) -> Response:
     item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
     data = _body(request)
     try:
-        made = grading.skip_item(
+        made = work_queue.skip_item(
             item, request.user, data.get("reason") or "", data.get("note") or ""
         )
-    except grading.GradingError as exc:
+    except inputs.InputError as exc:
         raise _invalid(exc) from exc
     return Response(
         {"item": item.pk, "reason": made.reason, "note": made.note},
@@ -252,9 +258,9 @@ def skip(request: Request, campaign_id: int, item_id: int) -> Response:
 def lease(request: Request, campaign_id: int, item_id: int) -> Response:
     item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
     if request.method == "DELETE":
-        grading.release_lease(item, request.user)
+        work_queue.release_lease(item, request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-    if not grading.renew_lease(item, request.user):
+    if not work_queue.renew_lease(item, request.user):
         return _conflict("Your lease on this item was lost; claim the next item.", held=False)
     return Response({"held": True, "expires_at": item.lease_expires_at.isoformat()})
 
@@ -262,7 +268,7 @@ def lease(request: Request, campaign_id: int, item_id: int) -> Response:
 @api_view(["GET"])
 def progress(request: Request, campaign_id: int) -> Response:
     campaign, _ = get_campaign_for_member(request.user, campaign_id, OWNER_ROLES)
-    return Response(grading.campaign_progress(campaign))
+    return Response(progress_stats.campaign_progress(campaign))
 
 
 @api_view(["GET", "PATCH"])
@@ -279,7 +285,7 @@ def grade_detail(request: Request, grade_id: int) -> Response:
     if "issues" in data:
         issues = data["issues"]
     else:
-        issues = grading.issue_snapshot(list(grade.issues.all()))
+        issues = issue_snapshot(list(grade.issues.all()))
     try:
         edited = grading.edit_grade(
             grade,
@@ -289,9 +295,9 @@ def grade_detail(request: Request, grade_id: int) -> Response:
             comment=data.get("comment", grade.comment),
             issues=issues,
         )
-    except grading.GradingError as exc:
+    except inputs.InputError as exc:
         raise _invalid(exc) from exc
-    except grading.StaleEdit as exc:
+    except errors.StaleEdit as exc:
         return _conflict(str(exc), current_version=exc.current_version)
     return Response(grade_json(edited))
 

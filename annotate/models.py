@@ -1,8 +1,22 @@
-"""Problems, proofs, campaigns, memberships and expert grades.
+"""Problems, proofs, campaigns, memberships and the experts' work: grades and reviews.
 
 Every invariant that a bug could break is also a database constraint: the 0 / 0.5 / 1
 scale, one proof text per problem, one role per person per campaign, one grade per grader
-per proof per campaign.
+per proof per campaign, one review per reviewer per analysis per campaign.
+
+The shape of expert work (docs/work.md tells the whole story):
+
+- A `CampaignItem` is what one person works on: a proof (grading, adjudication) or an
+  analysis of a proof (review; `analysis` is set and `proof` is the analysed proof, so
+  every item shows a proof). Its lease and its counter of committed work are kind-neutral.
+- A committed piece of work is a row of the kind's own table, `Grade` or `Review`, both
+  built on `CommittedWork` (submission key, version, active time, timestamps). One table
+  per kind rather than one `Work` table with content beside it, because a grade is also
+  an object without an item (imported grades: a contest's human rating), and the
+  million-row reads of agreement and exports read grades without a join.
+- One `Draft` model holds autosaved work in progress of any kind (its `content` is the
+  kind's form, as JSON). The queue, leases, drafts, replay, 409 on a stale edit and
+  history are written once, in annotate/work/; each kind supplies only its content.
 """
 
 from __future__ import annotations
@@ -12,7 +26,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 SCORES = (Decimal("0"), Decimal("0.5"), Decimal("1"))
 SCORE_CHOICES = [(Decimal("0"), "0"), (Decimal("0.5"), "0.5"), (Decimal("1"), "1")]
@@ -165,20 +179,18 @@ class CampaignItemQuerySet(models.QuerySet["CampaignItem"]):
     def leased(self, now) -> CampaignItemQuerySet:
         return self.filter(lease_holder__isnull=False, lease_expires_at__gt=now)
 
-    def claimable_for(self, campaign: Campaign, grader, now) -> CampaignItemQuerySet:
-        """Items `grader` may be handed next, in the campaign's queue order.
+    def claimable_for(self, campaign: Campaign, expert, now, done) -> CampaignItemQuerySet:
+        """Items `expert` may be handed next, in the campaign's queue order.
 
-        Not complete, not leased to anyone (an expired lease counts as free), not a proof the
-        grader already graded in this campaign, not an item the grader skipped.
+        Not complete, not leased to anyone (an expired lease counts as free), not an item
+        the expert already worked on (`done`: the kind's committed work of `expert` on the
+        item `OuterRef("pk")`, see `annotate.work.kinds`), not an item they skipped.
         """
-        graded = Grade.objects.filter(
-            campaign=campaign, grader=grader, origin=Grade.Origin.APP, proof=OuterRef("proof")
-        )
-        skipped = Skip.objects.filter(item=OuterRef("pk"), grader=grader)
+        skipped = Skip.objects.filter(item=OuterRef("pk"), grader=expert)
         return (
-            self.filter(campaign=campaign, committed_grades__lt=campaign.overlap)
+            self.filter(campaign=campaign, committed__lt=campaign.overlap)
             .lease_free(now)
-            .filter(~Exists(graded), ~Exists(skipped))
+            .filter(~Exists(done), ~Exists(skipped))
             .in_queue_order(campaign)
         )
 
@@ -189,19 +201,28 @@ class CampaignItemQuerySet(models.QuerySet["CampaignItem"]):
 
 
 class CampaignItem(models.Model):
-    """One proof to be graded in one campaign.
+    """One thing to work on in one campaign: a proof, or an analysis of a proof.
 
-    The item carries its own lease (at most one grader holds it at a time) and a counter of
-    committed grades, so that a claim is a single conditional UPDATE on one row.
+    The item carries its own lease (at most one expert holds it at a time) and a counter of
+    committed work (grades or reviews), so that a claim is a single conditional UPDATE on
+    one row. A review item names its analysis; `proof` is then the analysed proof.
     """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
     proof = models.ForeignKey(Proof, on_delete=models.PROTECT, related_name="campaign_items")
+    analysis = models.ForeignKey(
+        "verification.Analysis",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaign_items",
+    )
     # Higher first when the campaign orders by priority (e.g. model disagreement).
     priority = models.FloatField(default=0.0)
     # Position in the seeded random order (derived from campaign seed and proof).
     order_key = models.BigIntegerField(default=0)
-    committed_grades = models.PositiveSmallIntegerField(default=0)
+    # Committed work on the item (grades or reviews), at most one per expert.
+    committed = models.PositiveSmallIntegerField(default=0)
     lease_holder = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -217,7 +238,16 @@ class CampaignItem(models.Model):
     class Meta:
         ordering = ["campaign_id", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "proof"], name="campaign_item_unique"),
+            models.UniqueConstraint(
+                fields=["campaign", "proof"],
+                condition=Q(analysis__isnull=True),
+                name="campaign_item_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "analysis"],
+                condition=Q(analysis__isnull=False),
+                name="campaign_item_unique_analysis",
+            ),
             models.CheckConstraint(
                 condition=Q(lease_holder__isnull=True, lease_expires_at__isnull=True)
                 | Q(lease_holder__isnull=False, lease_expires_at__isnull=False),
@@ -235,7 +265,8 @@ class CampaignItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"item {self.pk} (proof {self.proof_id}) in campaign {self.campaign_id}"
+        what = f"analysis {self.analysis_id}" if self.analysis_id else f"proof {self.proof_id}"
+        return f"item {self.pk} ({what}) in campaign {self.campaign_id}"
 
     def save(self, *args, **kwargs) -> None:
         # Seeded random order; bulk_create callers set `order_key_for(...)` themselves.
@@ -292,7 +323,24 @@ class GradeQuerySet(models.QuerySet["Grade"]):
         return self.filter(origin=Grade.Origin.IMPORTED)
 
 
-class Grade(models.Model):
+class CommittedWork(models.Model):
+    """What every kind of committed expert work has (see the module docstring for why each
+    kind keeps its own table): the key that makes a retried POST find what it made, a
+    version that an edit must name (a stale one is refused), the active time spent."""
+
+    # Client-generated key of the submitting form: a retried POST finds the work it made.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True)
+    version = models.PositiveIntegerField(default=1)
+    # Active time on the item (page visible and in use), not wall time.
+    active_seconds = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Grade(CommittedWork):
     """An expert's 0 / 0.5 / 1 score of a proof.
 
     Grades made in Proofdesk belong to a campaign and a user. Grades imported from
@@ -323,13 +371,6 @@ class Grade(models.Model):
     raw_score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
     raw_scale_max = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
     comment = models.TextField(blank=True)
-    # Active time on the item (page visible and in use), not wall time.
-    active_seconds = models.PositiveIntegerField(default=0)
-    # Client-generated key of the submitting form: a retried POST finds the grade it made.
-    submission_key = models.UUIDField(null=True, blank=True, unique=True)
-    version = models.PositiveIntegerField(default=1)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     objects = GradeQuerySet.as_manager()
 
@@ -430,16 +471,108 @@ class GradeHistory(models.Model):
         return f"grade {self.grade_id} v{self.version}"
 
 
-class GradeDraft(models.Model):
-    """Autosaved work in progress of one grader on one item (restored on reopening)."""
+class Verdict(models.TextChoices):
+    """A reviewer's judgement of one issue a verifier claims."""
+
+    REAL = "real", "Real"
+    NOT_REAL = "not_real", "Not real"
+    UNSURE = "unsure", "Unsure"
+
+
+class Review(CommittedWork):
+    """A reviewer's meta-verification of one verifier analysis: a verdict on each claimed
+    issue (`ClaimVerdict`) and the analysis's quality score, 0 / 0.5 / 1.
+
+    `suggested_score` is what the rubric implies from the verdicts when the review was
+    committed (annotate/review.py); a `score` that differs from it carries the reviewer's
+    `override_reason`.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="reviews")
+    item = models.ForeignKey(CampaignItem, on_delete=models.PROTECT, related_name="reviews")
+    analysis = models.ForeignKey(
+        "verification.Analysis", on_delete=models.PROTECT, related_name="reviews"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    score = score_field()
+    suggested_score = score_field(null=True, blank=True)
+    override_reason = models.TextField(blank=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            score_check("score", name="review_score_scale"),
+            score_check("suggested_score", name="review_suggested_scale", nullable=True),
+            models.UniqueConstraint(fields=["item", "reviewer"], name="review_once_per_item"),
+            models.CheckConstraint(
+                condition=Q(suggested_score__isnull=True)
+                | Q(score=F("suggested_score"))
+                | ~Q(override_reason=""),
+                name="review_override_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"review {self.pk} of analysis {self.analysis_id}: {self.score}"
+
+
+class ClaimVerdict(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="verdicts")
+    claim = models.ForeignKey(
+        "verification.Claim", on_delete=models.PROTECT, related_name="verdicts"
+    )
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["review_id", "claim__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "claim"], name="claim_verdict_once"),
+            models.CheckConstraint(
+                condition=Q(verdict__in=[v.value for v in Verdict]), name="claim_verdict_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} for claim {self.claim_id}"
+
+
+class ReviewHistory(models.Model):
+    """Every version of a review: who, when, and the review as it was and became."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="history")
+    version = models.PositiveIntegerField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField()
+
+    class Meta:
+        ordering = ["review_id", "version"]
+        verbose_name_plural = "review history"
+        constraints = [
+            models.UniqueConstraint(fields=["review", "version"], name="review_history_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"review {self.review_id} v{self.version}"
+
+
+class Draft(models.Model):
+    """Autosaved work in progress of one expert on one item, of any kind (restored on
+    reopening). `content` is the kind's form as JSON (a grade: score, comment, issues; a
+    review: verdicts, score, reason), validated by the kind before it is stored."""
 
     item = models.ForeignKey(CampaignItem, on_delete=models.CASCADE, related_name="drafts")
-    grader = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="grade_drafts"
+    expert = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drafts"
     )
-    score = score_field(null=True, blank=True)
-    comment = models.TextField(blank=True)
-    issues = models.JSONField(default=list, blank=True)
+    content = models.JSONField(default=dict, blank=True)
     active_seconds = models.PositiveIntegerField(default=0)
     # Made by the page that wrote it (milliseconds since the epoch times 1000 plus a per-tab
     # counter), so it only grows: the server keeps the newest draft and refuses an older one
@@ -452,12 +585,11 @@ class GradeDraft(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["item", "grader"], name="grade_draft_unique"),
-            score_check("score", name="grade_draft_score_scale", nullable=True),
+            models.UniqueConstraint(fields=["item", "expert"], name="draft_unique"),
         ]
 
     def __str__(self) -> str:
-        return f"draft of {self.grader_id} on item {self.item_id}"
+        return f"draft of {self.expert_id} on item {self.item_id}"
 
 
 class Skip(models.Model):

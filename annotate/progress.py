@@ -94,14 +94,14 @@ def percent_text(part: int, whole: int) -> str:
 
 
 def _counted_grades(campaign: Campaign) -> Least:
-    return Least("committed_grades", campaign.overlap)
+    return Least("committed", campaign.overlap)
 
 
 def campaign_counts(campaign: Campaign) -> CampaignCounts:
     """The campaign bar, in one query."""
     row = CampaignItem.objects.filter(campaign=campaign).aggregate(
         items=Count("id"),
-        complete=Count("id", filter=Q(committed_grades__gte=campaign.overlap)),
+        complete=Count("id", filter=Q(committed__gte=campaign.overlap)),
         grades_done=Sum(_counted_grades(campaign)),
     )
     return CampaignCounts(
@@ -121,13 +121,13 @@ def grader_status(campaign: Campaign, grader) -> GraderStatus:
     graded_proofs = mine.values("proof_id")
     skipped_items = Skip.objects.filter(grader=grader, item__campaign=campaign).values("item_id")
     open_to_grader = (
-        Q(committed_grades__lt=campaign.overlap)
+        Q(committed__lt=campaign.overlap)
         & ~Q(proof_id__in=graded_proofs)
         & ~Q(pk__in=skipped_items)
     )
     row = CampaignItem.objects.filter(campaign=campaign).aggregate(
         items=Count("id"),
-        complete=Count("id", filter=Q(committed_grades__gte=campaign.overlap)),
+        complete=Count("id", filter=Q(committed__gte=campaign.overlap)),
         grades_done=Sum(_counted_grades(campaign)),
         left_for_you=Count("id", filter=open_to_grader),
     )
@@ -166,12 +166,12 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> dic
     """
     now = now or timezone.now()
     leased = Q(lease_holder__isnull=False, lease_expires_at__gt=now)
-    complete = Q(committed_grades__gte=campaign.overlap)
+    complete = Q(committed__gte=campaign.overlap)
     counts = CampaignItem.objects.filter(campaign=campaign).aggregate(
         items=Count("id"),
         complete=Count("id", filter=complete),
         in_progress=Count("id", filter=~complete & leased),
-        untouched=Count("id", filter=Q(committed_grades=0) & ~leased),
+        untouched=Count("id", filter=Q(committed=0) & ~leased),
         grades_done=Sum(_counted_grades(campaign)),
     )
     counts["grades_done"] = counts["grades_done"] or 0

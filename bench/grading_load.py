@@ -7,7 +7,7 @@ What it does, in order:
    against it and seeds the real tables with psycopg 3 `COPY`: 1,000,000 proofs
    (Markdown + LaTeX, a few kB each, every text distinct so content hashes are real and
    unique) of 10,000 problems, in 100 campaigns of 10,000 items each (overlap 2), and
-   200,000 app grades on the first items of each campaign's queue (with `committed_grades`
+   200,000 app grades on the first items of each campaign's queue (with `committed`
    and grade history kept consistent), 32 bench graders plus 32 former graders who left
    those grades, and one owner. Then `VACUUM ANALYZE`.
 2. Starts the ASGI server as the issue says, `daphne` on free loopback ports with DEBUG
@@ -20,10 +20,10 @@ What it does, in order:
    claim (POST "Next") -> load the grading page -> autosave a draft (htmx POST) -> submit
    (POST with the page's submission_key), which claims the next proof and redirects to
    its page; the grader follows and goes on from there, as the browser does (only the
-   first round, or one after a failed step, presses "Next"). Every claim is recorded as a lease interval
-   (item, grader, claim answered, submit sent); two graders holding the same item in
+   first round, or one after a failed step, presses "Next"). Every claim is recorded as a
+   lease interval (item, grader, claim answered, submit sent); two graders holding the same item in
    overlapping intervals is a double lease. After the run the database is checked too:
-   no item with more app grades than its overlap, `committed_grades` equal to the grades.
+   no item with more app grades than its overlap, `committed` equal to the grades.
 4. Prints p50/p95/p99 (client and server) per step, requests per second, and a final
    `RESULT ...` line.
 
@@ -534,7 +534,7 @@ def seed(db_url: str, sizes: Sizes, pw_hash: str) -> dict:
 
         copy(
             "annotate_campaignitem",
-            ["id", "priority", "order_key", "committed_grades", "lease_expires_at",
+            ["id", "priority", "order_key", "committed", "lease_expires_at",
              "created_at", "campaign_id", "lease_holder_id", "proof_id"],
             items(),
         )  # fmt: skip
@@ -1059,12 +1059,12 @@ def db_checks(db_url: str, campaign_ids: list[int]) -> dict[str, int]:
             """
             SELECT count(*) FILTER (WHERE n > overlap), count(*) FILTER (WHERE n <> committed)
             FROM (
-                SELECT ci.id, c.overlap, ci.committed_grades AS committed,
+                SELECT ci.id, c.overlap, ci.committed AS committed,
                        (SELECT count(*) FROM annotate_grade g WHERE g.campaign_id = ci.campaign_id
                           AND g.proof_id = ci.proof_id AND g.origin = 'app') AS n
                 FROM annotate_campaignitem ci JOIN annotate_campaign c ON c.id = ci.campaign_id
                 WHERE ci.campaign_id = ANY(%s)
-                  AND (ci.committed_grades > 0 OR ci.lease_holder_id IS NOT NULL)
+                  AND (ci.committed > 0 OR ci.lease_holder_id IS NOT NULL)
             ) t
             """,
             (campaign_ids,),

@@ -27,6 +27,7 @@ from annotate.models import (
     content_hash,
     order_key_for,
 )
+from annotate.work import queue
 from verification.models import Analysis
 
 
@@ -168,7 +169,7 @@ def race_graders(campaign: Campaign, graders: list, *, timeout: float = 300) -> 
     def still_open_for(grader) -> bool:
         graded = Grade.objects.filter(campaign=campaign, grader=grader).values("proof_id")
         return (
-            CampaignItem.objects.filter(campaign=campaign, committed_grades__lt=campaign.overlap)
+            CampaignItem.objects.filter(campaign=campaign, committed__lt=campaign.overlap)
             .exclude(proof_id__in=graded)
             .exists()
         )
@@ -179,7 +180,7 @@ def race_graders(campaign: Campaign, graders: list, *, timeout: float = 300) -> 
             while True:
                 with lock:
                     seen = submissions
-                item = grading.claim_next_item(campaign, grader)
+                item = queue.claim_next_item(campaign, grader)
                 if item is None:
                     if not still_open_for(grader) or stopped.is_set():
                         return
@@ -196,7 +197,7 @@ def race_graders(campaign: Campaign, graders: list, *, timeout: float = 300) -> 
                 # While our entry is in `holders`, the database must agree that we hold it
                 # (renewing succeeds only for the holder). Submitting without a draft also
                 # requires the lease, so a stolen lease would surface as NotClaimed.
-                if not grading.renew_lease(item, grader):
+                if not queue.renew_lease(item, grader):
                     race.violations.append(f"item {item.pk} lost by {grader.pk}")
                 with lock:
                     del holders[item.pk]

@@ -8,8 +8,8 @@ import pytest
 from django.test import RequestFactory
 from django.urls import reverse
 
-from annotate import grading
 from annotate.views import errors
+from annotate.work import queue
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def debug(request, settings):
 
 @pytest.fixture
 def leased_to_expert2(campaign, expert2):
-    return grading.claim_next_item(campaign, expert2)
+    return queue.claim_next_item(campaign, expert2)
 
 
 def in_layout(html: str) -> bool:

@@ -13,8 +13,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from annotate import flags, grading
+from annotate import flags
 from annotate.models import Campaign, CampaignItem, Membership, ProblemFlag, Proof, Role
+from annotate.work import queue
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def other_campaign(proof, django_user_model) -> Campaign:
 def flag_in_b(other_campaign) -> ProblemFlag:
     raiser = other_campaign.memberships.get(role=Role.GRADER).user
     item = lease(other_campaign.items.get(), raiser)
-    grading.skip_item(item, raiser, "statement_wrong", NOTE)
+    queue.skip_item(item, raiser, "statement_wrong", NOTE)
     return ProblemFlag.objects.get()
 
 

@@ -13,14 +13,15 @@ import time_machine
 from annotate import grading
 from annotate.models import (
     CampaignItem,
+    Draft,
     Grade,
-    GradeDraft,
     GradeHistory,
     Membership,
     ProblemFlag,
     Role,
     Skip,
 )
+from annotate.work import queue
 from tests.grading_support import add_graders, add_items, add_others_ratings
 
 pytestmark = pytest.mark.django_db
@@ -56,13 +57,13 @@ def item(campaign):
 @pytest.fixture
 def claimed(campaign, expert):
     """The campaign's item, leased to `expert`."""
-    return grading.claim_next_item(campaign, expert)
+    return queue.claim_next_item(campaign, expert)
 
 
 @pytest.fixture
 def their_grade(campaign, expert2):
     """A grade by expert2 of the campaign's item."""
-    item = grading.claim_next_item(campaign, expert2)
+    item = queue.claim_next_item(campaign, expert2)
     grade, _ = grading.submit_grade(
         item,
         expert2,
@@ -101,10 +102,10 @@ def fill(template: str, item, grade) -> str:
 def test_anonymous_is_refused_and_nothing_written(
     client, item, their_grade, method, template, wrong
 ):
-    before = (Grade.objects.count(), GradeDraft.objects.count(), Skip.objects.count())
+    before = (Grade.objects.count(), Draft.objects.count(), Skip.objects.count())
     response = call(client, method, fill(template, item, their_grade), {})
     assert response.status_code in (401, 403)
-    assert (Grade.objects.count(), GradeDraft.objects.count(), Skip.objects.count()) == before
+    assert (Grade.objects.count(), Draft.objects.count(), Skip.objects.count()) == before
 
 
 @pytest.mark.parametrize("method, template, wrong", ENDPOINTS)
@@ -152,7 +153,7 @@ def test_claim_leases_an_item_and_then_says_nothing_left(client, expert, campaig
 
 def test_lease_renew_and_release(client, expert, expert2, item):
     with time_machine.travel("2026-01-05 09:00Z", tick=False) as clock:
-        claimed = grading.claim_next_item(item.campaign, expert)
+        claimed = queue.claim_next_item(item.campaign, expert)
         clock.shift(timedelta(minutes=25))
         client.force_login(expert2)  # a grader of the campaign, but not the holder
         response = call(client, "POST", item_url(claimed, "lease/"))
@@ -202,7 +203,7 @@ def test_invalid_draft_is_400_and_keeps_the_last_good_one(client, expert, claime
     response = call(client, "PUT", item_url(claimed, "draft/"), {"score": 2, "comment": "bad"})
     assert response.status_code == 400
     assert "score" in response.json()
-    assert GradeDraft.objects.get().comment == "good"
+    assert Draft.objects.get().content["comment"] == "good"
 
 
 def test_an_older_draft_revision_is_409_and_keeps_the_newer(client, expert, claimed):
@@ -212,7 +213,7 @@ def test_an_older_draft_revision_is_409_and_keeps_the_newer(client, expert, clai
     older = call(client, "PUT", item_url(claimed, "draft/"), {"comment": "old", "revision": 10})
     assert older.status_code == 409
     assert (older.json()["revision"], older.json()["other_tab"]) == (20, False)
-    assert GradeDraft.objects.get().comment == "new"
+    assert Draft.objects.get().content["comment"] == "new"
     # Without a revision (a plain API client) the write is the newest.
     plain = call(client, "PUT", item_url(claimed, "draft/"), {"comment": "plain"})
     assert plain.status_code == 200 and plain.json()["revision"] == 21
@@ -222,7 +223,7 @@ def test_draft_for_an_item_leased_to_someone_else_is_409(client, expert2, claime
     client.force_login(expert2)
     response = call(client, "PUT", item_url(claimed, "draft/"), {"score": 1})
     assert response.status_code == 409
-    assert not GradeDraft.objects.exists()
+    assert not Draft.objects.exists()
 
 
 # --- submit -----------------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def test_duplicate_post_is_idempotent(client, expert, claimed):
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
     assert Grade.objects.count() == 1
-    assert CampaignItem.objects.get().committed_grades == 1
+    assert CampaignItem.objects.get().committed == 1
     assert GradeHistory.objects.count() == 1
 
 
@@ -279,7 +280,7 @@ def test_invalid_submit_is_400_and_writes_nothing(client, expert, claimed, chang
     assert field in response.json()
     assert not Grade.objects.exists()
     claimed.refresh_from_db()
-    assert (claimed.committed_grades, claimed.lease_holder_id) == (0, expert.pk)
+    assert (claimed.committed, claimed.lease_holder_id) == (0, expert.pk)
 
 
 def test_non_object_body_is_400(client, expert, claimed):
@@ -411,7 +412,7 @@ def test_item_detail_queries_do_not_grow_with_the_campaign(
 ):
     add_items(campaign, extra_items)
     for grader in add_graders(campaign, extra_items // 50, prefix="load"):
-        item = grading.claim_next_item(campaign, grader)
+        item = queue.claim_next_item(campaign, grader)
         grading.submit_grade(
             item, grader, score="1", comment="", issues=[{"quote": "Proof", "note": "n"}],
             active_seconds=1, submission_key=uuid.uuid4(),

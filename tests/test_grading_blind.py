@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from annotate import grading
+from annotate import grading, others
 from annotate.models import CampaignItem, Grade, Membership, Role
+from annotate.work import queue, visibility
 from verification.models import Analysis
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +44,7 @@ def scored_item(campaign, proof, expert2):
         raw_score=Decimal("1"),
         raw_scale_max=Decimal("7"),
     )
-    item = grading.claim_next_item(campaign, expert2)
+    item = queue.claim_next_item(campaign, expert2)
     grading.submit_grade(
         item, expert2, score="0", comment="Step 3 fails", issues=[], active_seconds=60,
         submission_key=uuid.uuid4(),
@@ -66,7 +67,7 @@ def submit(client, item, score):
 
 def test_before_committing_the_grader_sees_no_scores(client, expert, scored_item):
     client.force_login(expert)
-    grading.claim_next_item(scored_item.campaign, expert)
+    queue.claim_next_item(scored_item.campaign, expert)
     response = detail(client, scored_item)
     body = response.json()
     assert body["can_see_others"] is False
@@ -78,7 +79,7 @@ def test_before_committing_the_grader_sees_no_scores(client, expert, scored_item
 
 def test_after_committing_the_grader_sees_others_and_model_scores(client, expert, scored_item):
     client.force_login(expert)
-    grading.claim_next_item(scored_item.campaign, expert)
+    queue.claim_next_item(scored_item.campaign, expert)
     submit_response = submit(client, scored_item, 1)
     assert submit_response.status_code == 201
     for secret in SECRETS:  # the submit response itself reveals nothing either
@@ -148,30 +149,30 @@ def test_agreement_is_not_a_disagreement(campaign, proof, expert, expert2):
     proof.metadata = {"average_automatic_rating": 0.9}
     proof.save()
     for grader in (expert, expert2):
-        item = grading.claim_next_item(campaign, grader)
+        item = queue.claim_next_item(campaign, grader)
         grading.submit_grade(
             item, grader, score="1", comment="", issues=[], active_seconds=1,
             submission_key=uuid.uuid4(),
         )  # fmt: skip
-    assert grading.others_for(item, expert)["disagreement"] is False
+    assert others.others_for(item, expert)["disagreement"] is False
 
 
 def test_can_see_others_follows_the_rules(campaign, expert, expert2, owner, outsider, scored_item):
-    assert grading.can_see_others(scored_item, expert) is False
-    assert grading.can_see_others(scored_item, expert2) is True  # committed
-    assert grading.can_see_others(scored_item, owner) is True
-    assert grading.can_see_others(scored_item, outsider) is False
+    assert visibility.can_see_others(scored_item, expert) is False
+    assert visibility.can_see_others(scored_item, expert2) is True  # committed
+    assert visibility.can_see_others(scored_item, owner) is True
+    assert visibility.can_see_others(scored_item, outsider) is False
 
 
 def test_progress_events_carry_no_scores(campaign, expert, django_capture_on_commit_callbacks):
     from unittest import mock
 
-    item = grading.claim_next_item(campaign, expert)
-    with mock.patch.object(grading, "send_progress") as send:
+    item = queue.claim_next_item(campaign, expert)
+    with mock.patch("annotate.work.commit.send_progress") as send:
         with django_capture_on_commit_callbacks(execute=True):
             grading.submit_grade(
                 item, expert, score="0.5", comment="", issues=[], active_seconds=1,
                 submission_key=uuid.uuid4(),
             )  # fmt: skip
     (_, data), _ = send.call_args
-    assert set(data) == {"item", "committed_grades", "overlap"}
+    assert set(data) == {"item", "committed", "overlap"}

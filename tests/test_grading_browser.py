@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from annotate import grading
-from annotate.models import CampaignItem, Grade, GradeDraft, Proof, Skip
+from annotate.models import CampaignItem, Draft, Grade, Proof, Skip
+from annotate.work import queue
 from tests.browser import run_orm
 
 pytestmark = pytest.mark.browser
@@ -75,7 +76,7 @@ def wait_rendered(page) -> None:
 
 def open_claimed(browser, campaign, grader):
     """Claim the next item for `grader` (before Playwright starts), log in and open it."""
-    claimed = grading.claim_next_item(campaign, grader)
+    claimed = queue.claim_next_item(campaign, grader)
     page = browser.page
     browser.login(grader)
     browser.goto(f"/campaigns/{claimed.campaign_id}/grade/{claimed.pk}/")
@@ -200,7 +201,7 @@ def test_autosave_survives_a_network_outage(browser, three_items, expert):
     )
     # Active time runs while the page is visible and in use (here: just typed in).
     page.wait_for_function("+document.getElementById('active-seconds').value >= 2")
-    assert run_orm(lambda: GradeDraft.objects.count()) == 0
+    assert run_orm(lambda: Draft.objects.count()) == 0
 
     page.unroute("**/draft/")  # the connection returns; the retry saves the draft
     page.wait_for_function(
@@ -214,8 +215,8 @@ def test_autosave_survives_a_network_outage(browser, three_items, expert):
     assert page.locator("#comment").input_value() == "Written while offline"
     assert page.locator("input[name=score][value='0.5']").is_checked()
     browser.assert_clean()
-    draft = run_orm(lambda: GradeDraft.objects.get(grader=expert))
-    assert (draft.comment, draft.score) == ("Written while offline", Decimal("0.5"))
+    draft = run_orm(lambda: Draft.objects.get(expert=expert))
+    assert (draft.content["comment"], draft.content["score"]) == ("Written while offline", "0.5")
     assert draft.active_seconds >= 2
 
 
@@ -286,7 +287,7 @@ def test_issues_anchor_to_the_source_through_latex_delimiters_and_lists(
     campaign.items.all().delete()
     real = Proof.objects.create(problem=proof.problem, text=REAL_PROOF)
     item = CampaignItem.objects.create(campaign=campaign, proof=real)
-    grading.claim_next_item(campaign, expert)
+    queue.claim_next_item(campaign, expert)
     page = browser.page
     browser.login(expert)
     browser.goto(f"/campaigns/{campaign.pk}/grade/{item.pk}/")
@@ -321,8 +322,8 @@ def test_issues_anchor_to_the_source_through_latex_delimiters_and_lists(
     assert first[0].startswith("Denote") and "become" in first[-1]
     browser.assert_clean()
 
-    draft = run_orm(lambda: GradeDraft.objects.get(grader=expert))
-    for issue, (a, b) in zip(draft.issues, cases, strict=True):
+    draft = run_orm(lambda: Draft.objects.get(expert=expert))
+    for issue, (a, b) in zip(draft.content["issues"], cases, strict=True):
         assert REAL_PROOF[issue["start"] : issue["end"]] == issue["quote"] == source_between(a, b)
 
 
@@ -335,8 +336,8 @@ def test_leaving_the_page_saves_the_draft_at_once(browser, three_items, expert):
     browser.goto("/")  # well within the 3 s autosave delay
 
     def saved_comment() -> str | None:
-        draft = GradeDraft.objects.filter(grader=expert).first()
-        return draft.comment if draft else None
+        draft = Draft.objects.filter(expert=expert).first()
+        return draft.content["comment"] if draft else None
 
     for _ in range(50):  # the beacon is asynchronous: poll for up to 5 s
         if run_orm(saved_comment) == "Typed just before leaving":
@@ -386,7 +387,7 @@ def test_an_issue_is_anchored_by_typing_words_of_the_passage(browser, three_item
 
 def test_leaving_a_changed_edit_unsaved_asks_first(browser, three_items, expert):
     """Edits of a committed grade are saved explicitly; leaving with changes asks."""
-    item = grading.claim_next_item(three_items[0].campaign, expert)
+    item = queue.claim_next_item(three_items[0].campaign, expert)
     grading.submit_grade(
         item, expert, score="1", comment="", issues=[], active_seconds=5,
         submission_key="00000000-0000-4000-8000-000000000001",
@@ -442,8 +443,8 @@ def test_a_dialog_opened_again_at_once_keeps_its_focus(browser, three_items, exp
 
 
 def draft_comment(grader) -> str | None:
-    draft = GradeDraft.objects.filter(grader=grader).first()
-    return draft.comment if draft else None
+    draft = Draft.objects.filter(expert=grader).first()
+    return draft.content["comment"] if draft else None
 
 
 def wait_for_server(page, read, expected, seconds: float = 10) -> object:
@@ -509,7 +510,7 @@ def test_submit_opens_the_next_proof_and_the_next_keys_leave_the_committed_grade
 def test_text_typed_just_before_a_reload_is_there_after_it_and_on_the_server(
     browser, three_items, expert
 ):
-    item = grading.claim_next_item(three_items[0].campaign, expert)
+    item = queue.claim_next_item(three_items[0].campaign, expert)
     grading.save_draft(item, expert, score="1", comment="Old draft.", issues=[], active_seconds=3)
     page = browser.page
     browser.login(expert)
@@ -606,7 +607,7 @@ def test_an_expired_session_keeps_the_draft_and_sends_it_after_login(browser, th
 def test_issue_quotes_in_the_sidebar_show_typeset_math_not_source(browser, three_items, expert):
     """A quote is a slice of the source: the sidebar shows it rendered, also when it was cut
     inside a formula, and never shows TeX delimiters or Markdown asterisks."""
-    item = grading.claim_next_item(three_items[0].campaign, expert)
+    item = queue.claim_next_item(three_items[0].campaign, expert)
     text = item.proof.text
     whole, cut = "**Claim.** For every integer $n \\ge 1$", "1$, multiplying both sides"
     grading.save_draft(

@@ -22,19 +22,21 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from annotate import grading
-from annotate.grading import GradingError, NotClaimed, StaleEdit
+from annotate import grading, issues, progress
+from annotate.inputs import InputError
 from annotate.models import (
     Campaign,
     CampaignItem,
+    Draft,
     Grade,
-    GradeDraft,
     GradeHistory,
     Membership,
     ProblemFlag,
     Role,
     Skip,
 )
+from annotate.work import drafts, queue
+from annotate.work.errors import NotClaimed, StaleEdit
 from tests.grading_support import add_graders, add_items, race_graders
 
 pytestmark = pytest.mark.django_db
@@ -65,21 +67,21 @@ def big_campaign(owner, expert, expert2):
 
 
 def test_it_leases_the_claimed_item_to_the_grader(big_campaign, expert):
-    item = grading.claim_next_item(big_campaign, expert)
+    item = queue.claim_next_item(big_campaign, expert)
     assert item.lease_holder_id == expert.pk
     assert item.lease_expires_at > timezone.now() + timedelta(seconds=590)
 
 
 def test_it_returns_the_graders_current_lease_instead_of_a_second_item(big_campaign, expert):
-    first = grading.claim_next_item(big_campaign, expert)
-    again = grading.claim_next_item(big_campaign, expert)
+    first = queue.claim_next_item(big_campaign, expert)
+    again = queue.claim_next_item(big_campaign, expert)
     assert again.pk == first.pk
     assert CampaignItem.objects.filter(lease_holder=expert).count() == 1
 
 
 def test_two_graders_get_different_items(big_campaign, expert, expert2):
-    a = grading.claim_next_item(big_campaign, expert)
-    b = grading.claim_next_item(big_campaign, expert2)
+    a = queue.claim_next_item(big_campaign, expert)
+    b = queue.claim_next_item(big_campaign, expert2)
     assert a.pk != b.pk
 
 
@@ -91,11 +93,11 @@ def test_random_order_follows_the_seeded_order_key(big_campaign, expert):
     )
     got = []
     for _ in expected:
-        item = grading.claim_next_item(big_campaign, expert)
+        item = queue.claim_next_item(big_campaign, expert)
         got.append(item.pk)
         submit(item, expert)
     assert got == expected
-    assert grading.claim_next_item(big_campaign, expert) is None
+    assert queue.claim_next_item(big_campaign, expert) is None
 
 
 def test_priority_order_offers_highest_priority_first(big_campaign, expert):
@@ -104,7 +106,7 @@ def test_priority_order_offers_highest_priority_first(big_campaign, expert):
     items = list(CampaignItem.objects.filter(campaign=big_campaign).order_by("id"))
     items[3].priority = 5.0
     items[3].save(update_fields=["priority"])
-    assert grading.claim_next_item(big_campaign, expert).pk == items[3].pk
+    assert queue.claim_next_item(big_campaign, expert).pk == items[3].pk
 
 
 def test_items_created_one_by_one_get_a_seeded_order_key(campaign):
@@ -114,73 +116,73 @@ def test_items_created_one_by_one_get_a_seeded_order_key(campaign):
 
 def test_an_item_stops_being_offered_once_it_has_overlap_grades(campaign, expert, expert2, owner):
     Membership.objects.create(campaign=campaign, user=owner, role=Role.GRADER)
-    submit(grading.claim_next_item(campaign, expert), expert)
-    submit(grading.claim_next_item(campaign, expert2), expert2)
-    assert CampaignItem.objects.get(campaign=campaign).committed_grades == 2
-    assert grading.claim_next_item(campaign, owner) is None
+    submit(queue.claim_next_item(campaign, expert), expert)
+    submit(queue.claim_next_item(campaign, expert2), expert2)
+    assert CampaignItem.objects.get(campaign=campaign).committed == 2
+    assert queue.claim_next_item(campaign, owner) is None
 
 
 def test_a_grader_never_gets_a_proof_they_graded(campaign, expert):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     submit(item, expert)
-    assert grading.claim_next_item(campaign, expert) is None
+    assert queue.claim_next_item(campaign, expert) is None
 
 
 def test_an_expired_lease_returns_the_item_to_the_pool(campaign, expert, expert2):
     with time_machine.travel("2026-01-05 09:00Z", tick=False):
-        item = grading.claim_next_item(campaign, expert)
-        assert grading.claim_next_item(campaign, expert2) is None
+        item = queue.claim_next_item(campaign, expert)
+        assert queue.claim_next_item(campaign, expert2) is None
     with time_machine.travel("2026-01-05 09:31Z", tick=False):  # lease is 30 minutes
-        again = grading.claim_next_item(campaign, expert2)
+        again = queue.claim_next_item(campaign, expert2)
         assert again.pk == item.pk
         assert again.lease_holder_id == expert2.pk
-        assert grading.renew_lease(item, expert) is False
+        assert queue.renew_lease(item, expert) is False
 
 
 def test_renewing_keeps_the_lease_alive(campaign, expert, expert2):
     with time_machine.travel("2026-01-05 09:00Z", tick=False):
-        item = grading.claim_next_item(campaign, expert)
+        item = queue.claim_next_item(campaign, expert)
     with time_machine.travel("2026-01-05 09:25Z", tick=False):
-        assert grading.renew_lease(item, expert2) is False  # only the holder renews
+        assert queue.renew_lease(item, expert2) is False  # only the holder renews
         assert CampaignItem.objects.get(pk=item.pk).lease_expires_at == datetime(
             2026, 1, 5, 9, 30, tzinfo=UTC
         )
-        assert grading.renew_lease(item, expert) is True
+        assert queue.renew_lease(item, expert) is True
     held = CampaignItem.objects.get(pk=item.pk)  # 30 minutes from the renewal
     assert (held.lease_holder_id, held.lease_expires_at) == (
         expert.pk,
         datetime(2026, 1, 5, 9, 55, tzinfo=UTC),
     )
     with time_machine.travel("2026-01-05 09:45Z", tick=False):
-        assert grading.claim_next_item(campaign, expert2) is None
+        assert queue.claim_next_item(campaign, expert2) is None
 
 
 def test_a_released_item_is_offered_again(campaign, expert, expert2):
-    item = grading.claim_next_item(campaign, expert)
-    grading.release_lease(item, expert)
-    assert grading.claim_next_item(campaign, expert2).pk == item.pk
+    item = queue.claim_next_item(campaign, expert)
+    queue.release_lease(item, expert)
+    assert queue.claim_next_item(campaign, expert2).pk == item.pk
 
 
 def test_only_the_holder_can_release(campaign, expert, expert2):
-    item = grading.claim_next_item(campaign, expert)
-    grading.release_lease(item, expert2)
+    item = queue.claim_next_item(campaign, expert)
+    queue.release_lease(item, expert2)
     item.refresh_from_db()
     assert item.lease_holder_id == expert.pk
 
 
 def test_a_skip_excludes_the_item_for_that_grader_only(campaign, expert, expert2):
-    item = grading.claim_next_item(campaign, expert)
-    grading.skip_item(item, expert, Skip.Reason.TOO_LONG)
+    item = queue.claim_next_item(campaign, expert)
+    queue.skip_item(item, expert, Skip.Reason.TOO_LONG)
     item.refresh_from_db()
     assert item.lease_holder_id is None
-    assert grading.claim_next_item(campaign, expert) is None
-    assert grading.claim_next_item(campaign, expert2).pk == item.pk
+    assert queue.claim_next_item(campaign, expert) is None
+    assert queue.claim_next_item(campaign, expert2).pk == item.pk
     assert not ProblemFlag.objects.exists()
 
 
 def test_statement_wrong_skip_raises_a_flag(campaign, expert, problem):
-    item = grading.claim_next_item(campaign, expert)
-    grading.skip_item(item, expert, Skip.Reason.STATEMENT_WRONG, "n should be odd")
+    item = queue.claim_next_item(campaign, expert)
+    queue.skip_item(item, expert, Skip.Reason.STATEMENT_WRONG, "n should be odd")
     flag = ProblemFlag.objects.get()
     assert (flag.problem, flag.campaign, flag.raised_by, flag.note) == (
         problem,
@@ -191,9 +193,9 @@ def test_statement_wrong_skip_raises_a_flag(campaign, expert, problem):
 
 
 def test_skip_rejects_an_unknown_reason(campaign, expert):
-    item = grading.claim_next_item(campaign, expert)
-    with pytest.raises(GradingError) as error:
-        grading.skip_item(item, expert, "bored")
+    item = queue.claim_next_item(campaign, expert)
+    with pytest.raises(InputError) as error:
+        queue.skip_item(item, expert, "bored")
     assert error.value.field == "reason"
     assert not Skip.objects.exists()
 
@@ -202,7 +204,7 @@ def test_skip_rejects_an_unknown_reason(campaign, expert):
 
 
 def test_submit_records_grade_issues_history_and_releases(campaign, expert, proof):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     grading.save_draft(item, expert, score="0.5", comment="draft", issues=[], active_seconds=12)
     grade = submit(
         item,
@@ -221,22 +223,22 @@ def test_submit_records_grade_issues_history_and_releases(campaign, expert, proo
     assert (history.version, history.old_score, history.new_score) == (1, None, Decimal("0.5"))
     assert history.new_issues[0]["quote"] == "Assume"
     item.refresh_from_db()
-    assert (item.committed_grades, item.lease_holder_id) == (1, None)
-    assert not GradeDraft.objects.exists()
+    assert (item.committed, item.lease_holder_id) == (1, None)
+    assert not Draft.objects.exists()
 
 
 def test_submitting_twice_with_the_same_key_creates_one_grade(campaign, expert):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     key = uuid.uuid4()
     first = submit(item, expert, submission_key=key)
     second = submit(item, expert, submission_key=key)
     assert first.pk == second.pk
     assert Grade.objects.count() == 1
-    assert CampaignItem.objects.get().committed_grades == 1
+    assert CampaignItem.objects.get().committed == 1
 
 
 def test_submit_says_whether_it_created_the_grade(campaign, expert):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     values = {"score": "1", "comment": "", "issues": [], "active_seconds": 30}
     key = uuid.uuid4()
     first, created = grading.submit_grade(item, expert, **values, submission_key=key)
@@ -246,9 +248,9 @@ def test_submit_says_whether_it_created_the_grade(campaign, expert):
 
 
 def test_a_second_grade_with_a_new_key_is_refused(campaign, expert):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     submit(item, expert)
-    with pytest.raises(GradingError) as refused:
+    with pytest.raises(InputError) as refused:
         submit(item, expert)
     assert refused.value.field == "score"
     assert Grade.objects.count() == 1
@@ -256,30 +258,30 @@ def test_a_second_grade_with_a_new_key_is_refused(campaign, expert):
 
 def test_a_key_of_another_graders_grade_is_refused(campaign, expert, expert2):
     key = uuid.uuid4()
-    submit(grading.claim_next_item(campaign, expert2), expert2, submission_key=key)
-    item = grading.claim_next_item(campaign, expert)
-    with pytest.raises(GradingError) as refused:
+    submit(queue.claim_next_item(campaign, expert2), expert2, submission_key=key)
+    item = queue.claim_next_item(campaign, expert)
+    with pytest.raises(InputError) as refused:
         submit(item, expert, submission_key=key)
     assert refused.value.field == "submission_key"
     assert Grade.objects.count() == 1
     item.refresh_from_db()
-    assert (item.committed_grades, item.lease_holder_id) == (1, expert.pk)
+    assert (item.committed, item.lease_holder_id) == (1, expert.pk)
 
 
 def test_a_key_of_the_graders_grade_of_another_proof_is_refused(big_campaign, expert):
     key = uuid.uuid4()
-    submit(grading.claim_next_item(big_campaign, expert), expert, submission_key=key)
-    item = grading.claim_next_item(big_campaign, expert)
-    with pytest.raises(GradingError) as refused:
+    submit(queue.claim_next_item(big_campaign, expert), expert, submission_key=key)
+    item = queue.claim_next_item(big_campaign, expert)
+    with pytest.raises(InputError) as refused:
         submit(item, expert, submission_key=key)
     assert refused.value.field == "submission_key"
     assert Grade.objects.count() == 1
     item.refresh_from_db()
-    assert (item.committed_grades, item.lease_holder_id) == (0, expert.pk)
+    assert (item.committed, item.lease_holder_id) == (0, expert.pk)
 
 
 def test_submit_without_lease_or_draft_is_refused(campaign, expert, expert2):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     with pytest.raises(NotClaimed):
         submit(item, expert2)
     assert not Grade.objects.exists()
@@ -287,10 +289,10 @@ def test_submit_without_lease_or_draft_is_refused(campaign, expert, expert2):
 
 def test_work_survives_a_lapsed_lease_taken_by_someone_else(campaign, expert, expert2):
     with time_machine.travel("2026-01-05 09:00Z", tick=False):
-        item = grading.claim_next_item(campaign, expert)
+        item = queue.claim_next_item(campaign, expert)
         grading.save_draft(item, expert, score="1", comment="", issues=[], active_seconds=900)
     with time_machine.travel("2026-01-05 10:00Z", tick=False):
-        assert grading.claim_next_item(campaign, expert2).pk == item.pk
+        assert queue.claim_next_item(campaign, expert2).pk == item.pk
         grade = submit(item, expert, active_seconds=0)
     assert grade.active_seconds == 900
     item.refresh_from_db()
@@ -317,34 +319,34 @@ def test_work_survives_a_lapsed_lease_taken_by_someone_else(campaign, expert, ex
     ],
 )
 def test_invalid_submission_writes_nothing(campaign, expert, changes, field):
-    item = grading.claim_next_item(campaign, expert)
-    with pytest.raises(GradingError) as error:
+    item = queue.claim_next_item(campaign, expert)
+    with pytest.raises(InputError) as error:
         submit(item, expert, **changes)
     assert error.value.field == field
     assert str(error.value)
     assert not Grade.objects.exists()
-    assert CampaignItem.objects.get().committed_grades == 0
+    assert CampaignItem.objects.get().committed == 0
 
 
 def test_a_quote_re_anchors_shifted_offsets(proof):
     start = proof.text.index("gcd")
-    [issue] = grading.parse_issues([{"start": 0, "end": 3, "quote": "gcd"}], proof.text)
+    [issue] = issues.parse_issues([{"start": 0, "end": 3, "quote": "gcd"}], proof.text)
     assert (issue.start, issue.end) == (start, start + 3)
-    [issue] = grading.parse_issues([{"quote": "gcd"}], proof.text)
+    [issue] = issues.parse_issues([{"quote": "gcd"}], proof.text)
     assert issue.start == start
-    [issue] = grading.parse_issues([{"note": "overall unclear"}], proof.text)
+    [issue] = issues.parse_issues([{"note": "overall unclear"}], proof.text)
     assert (issue.start, issue.end, issue.quote) == (None, None, "")
 
 
 def test_submit_sends_progress_without_scores(campaign, expert, django_capture_on_commit_callbacks):
     from unittest import mock
 
-    item = grading.claim_next_item(campaign, expert)
-    with mock.patch.object(grading, "send_progress") as send:
+    item = queue.claim_next_item(campaign, expert)
+    with mock.patch("annotate.work.commit.send_progress") as send:
         with django_capture_on_commit_callbacks(execute=True):
             submit(item, expert, score="0")
     send.assert_called_once_with(
-        campaign.pk, {"item": item.pk, "committed_grades": 1, "overlap": 2}
+        campaign.pk, {"item": item.pk, "committed": 1, "overlap": 2}
     )
 
 
@@ -359,13 +361,13 @@ def test_progress_event_reaches_the_campaign_group(
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(campaign_group(campaign.pk), channel)
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     with django_capture_on_commit_callbacks(execute=True):
         submit(item, expert)
     message = async_to_sync(layer.receive)(channel)
     assert message == {
         "type": "campaign.progress",
-        "data": {"item": item.pk, "committed_grades": 1, "overlap": 2},
+        "data": {"item": item.pk, "committed": 1, "overlap": 2},
     }
 
 
@@ -390,7 +392,7 @@ def test_a_broken_channel_layer_does_not_break_submission(
         "default": {"BACKEND": f"{__name__}.{BrokenChannelLayer.__qualname__}"}
     }
     BrokenChannelLayer.sends = 0
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     client.force_login(expert)
     values = {"score": "0.5", "comment": "fine", "issues": [], "active_seconds": 30}
     key = str(uuid.uuid4())
@@ -408,7 +410,7 @@ def test_a_broken_channel_layer_does_not_break_submission(
     assert BrokenChannelLayer.sends == 1  # the event was attempted, and failed
     grade = Grade.objects.get(submission_key=key)
     assert (grade.grader, grade.score) == (expert, Decimal("0.5"))
-    assert CampaignItem.objects.get(pk=item.pk).committed_grades == 1
+    assert CampaignItem.objects.get(pk=item.pk).committed == 1
     assert "could not send progress" in caplog.text
 
 
@@ -416,7 +418,7 @@ def test_a_broken_channel_layer_does_not_break_submission(
 
 
 def test_a_draft_is_saved_and_restored(campaign, expert, proof):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     grading.save_draft(
         item,
         expert,
@@ -426,35 +428,33 @@ def test_a_draft_is_saved_and_restored(campaign, expert, proof):
         active_seconds=5,
     )
     grading.save_draft(item, expert, score="0.5", comment="second", issues=[], active_seconds=9)
-    draft = grading.get_draft(item, expert)
-    assert (draft.score, draft.comment, draft.issues, draft.active_seconds) == (
-        Decimal("0.5"),
-        "second",
-        [],
+    draft = drafts.get_draft(item, expert)
+    assert (grading.draft_values(draft), draft.active_seconds) == (
+        (Decimal("0.5"), "second", []),
         9,
     )
-    assert GradeDraft.objects.count() == 1
+    assert Draft.objects.count() == 1
 
 
 def test_only_the_lease_holder_can_start_a_draft(campaign, expert, expert2):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     with pytest.raises(NotClaimed):
         grading.save_draft(item, expert2, score="1", comment="", issues=[], active_seconds=0)
-    assert not GradeDraft.objects.exists()
+    assert not Draft.objects.exists()
 
 
 def test_an_invalid_draft_is_not_saved(campaign, expert):
-    item = grading.claim_next_item(campaign, expert)
-    with pytest.raises(GradingError):
+    item = queue.claim_next_item(campaign, expert)
+    with pytest.raises(InputError):
         grading.save_draft(item, expert, score="2", comment="", issues=[], active_seconds=0)
-    assert grading.get_draft(item, expert) is None
+    assert drafts.get_draft(item, expert) is None
 
 
 # --- editing --------------------------------------------------------------------------------
 
 
 def test_an_edit_bumps_the_version_and_keeps_history(campaign, expert):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     grade = submit(item, expert, score="1", issues=[{"quote": "gcd", "note": "ok"}])
     grading.edit_grade(grade, expert, expected_version=1, score="0", comment="fatal gap", issues=[])
     grade.refresh_from_db()
@@ -471,7 +471,7 @@ def test_an_edit_bumps_the_version_and_keeps_history(campaign, expert):
 
 
 def test_a_stale_edit_overwrites_nothing(campaign, expert):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     grade = submit(item, expert, score="1")
     grading.edit_grade(grade, expert, expected_version=1, score="0.5", comment="", issues=[])
     with pytest.raises(StaleEdit) as error:
@@ -488,30 +488,30 @@ def test_a_stale_edit_overwrites_nothing(campaign, expert):
 def test_campaign_progress_counts_items_and_median_time(big_campaign, expert, expert2):
     with time_machine.travel("2026-01-05 09:00Z", tick=False):
         for seconds in (10, 20, 60):
-            submit(grading.claim_next_item(big_campaign, expert), expert, active_seconds=seconds)
-        submit(grading.claim_next_item(big_campaign, expert2), expert2, active_seconds=100)
-        grading.claim_next_item(big_campaign, expert2)
-        progress = grading.campaign_progress(big_campaign)
+            submit(queue.claim_next_item(big_campaign, expert), expert, active_seconds=seconds)
+        submit(queue.claim_next_item(big_campaign, expert2), expert2, active_seconds=100)
+        queue.claim_next_item(big_campaign, expert2)
+        stats = progress.campaign_progress(big_campaign)
     # expert graded items 1–3 of the queue; expert2 completed item 1 and holds item 2. So:
     # item 1 complete, item 2 in progress, item 3 partly graded, items 4 and 5 untouched.
     by_state = Counter(
-        "complete" if i.committed_grades >= 2 else "in_progress" if i.lease_holder_id
-        else "partial" if i.committed_grades else "untouched"
+        "complete" if i.committed >= 2 else "in_progress" if i.lease_holder_id
+        else "partial" if i.committed else "untouched"
         for i in CampaignItem.objects.filter(campaign=big_campaign)
     )  # fmt: skip
     assert by_state == {"complete": 1, "in_progress": 1, "partial": 1, "untouched": 2}
-    assert progress["items"] == 5
-    assert progress["complete"] == 1
-    assert progress["in_progress"] == 1
-    assert progress["partial"] == 1
-    assert progress["untouched"] == 2
-    assert progress["grades"] == 4
-    assert progress["median_active_seconds"] == 40
-    by_name = {g["username"]: g for g in progress["graders"]}
+    assert stats["items"] == 5
+    assert stats["complete"] == 1
+    assert stats["in_progress"] == 1
+    assert stats["partial"] == 1
+    assert stats["untouched"] == 2
+    assert stats["grades"] == 4
+    assert stats["median_active_seconds"] == 40
+    by_name = {g["username"]: g for g in stats["graders"]}
     assert by_name["emmy_expert"]["grades"] == 3
     assert by_name["emmy_expert"]["median_active_seconds"] == 20
     assert list(
-        grading.grader_progress(big_campaign, expert).values_list("active_seconds", flat=True)
+        progress.grader_progress(big_campaign, expert).values_list("active_seconds", flat=True)
     ) == [60, 20, 10]
 
 
@@ -548,7 +548,7 @@ def test_32_concurrent_graders_never_share_an_item(pool_for_32_threads):
     assert not race.violations, race.violations[:5]
     assert not race.twice_to_one_grader()
     assert Counter(
-        CampaignItem.objects.filter(campaign=campaign).values_list("committed_grades", flat=True)
+        CampaignItem.objects.filter(campaign=campaign).values_list("committed", flat=True)
     ) == {2: 500}
     per_proof = Counter(Grade.objects.filter(campaign=campaign).values_list("proof_id", flat=True))
     assert set(per_proof.values()) == {2} and len(per_proof) == 500
@@ -608,7 +608,7 @@ def test_concurrent_graders_on_the_sqlite_default_never_share_an_item(tmp_path):
     # Read back the file the graders wrote, independently of the ORM.
     with closing(sqlite3.connect(tmp_path / "proofdesk.sqlite3")) as db:
         items = db.execute(
-            "SELECT committed_grades, lease_holder_id FROM annotate_campaignitem"
+            "SELECT committed, lease_holder_id FROM annotate_campaignitem"
         ).fetchall()
         pairs = db.execute(
             "SELECT COUNT(*), COUNT(DISTINCT proof_id || '-' || grader_id) FROM annotate_grade"
@@ -641,18 +641,18 @@ def _race(*calls) -> list:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_retried_post_racing_the_first_creates_one_grade(on_postgres, campaign, expert):
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     key = uuid.uuid4()
     results = _race(*[lambda: submit(item, expert, submission_key=key)] * 4)
     assert all(isinstance(r, Grade) for r in results), results
     assert len({r.pk for r in results}) == 1
     assert Grade.objects.count() == 1
-    assert CampaignItem.objects.get().committed_grades == 1
+    assert CampaignItem.objects.get().committed == 1
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_edits_from_the_same_version_one_wins(on_postgres, campaign, expert):
-    grade = submit(grading.claim_next_item(campaign, expert), expert, score="1")
+    grade = submit(queue.claim_next_item(campaign, expert), expert, score="1")
 
     def edit(score):
         return lambda: grading.edit_grade(

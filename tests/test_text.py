@@ -13,9 +13,9 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from annotate import grading
-from annotate.models import CampaignItem, Grade, GradeDraft, Skip
+from annotate.models import CampaignItem, Draft, Grade, Skip
 from annotate.text import text_problem
+from annotate.work import queue
 from tests.grading_support import submit_data
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_text_problem_names_what_cannot_be_stored(value, reason):
 
 @pytest.fixture
 def leased(campaign, expert) -> CampaignItem:
-    return grading.claim_next_item(campaign, expert)
+    return queue.claim_next_item(campaign, expert)
 
 
 def page_url(name: str, item: CampaignItem) -> str:
@@ -68,7 +68,7 @@ def test_grading_form_draft_refuses_a_nul(client, expert, leased):
     client.force_login(expert)
     response = client.post(page_url("grading_draft", leased), {"comment": NUL})
     assert response.status_code == 400
-    assert not GradeDraft.objects.exists()
+    assert not Draft.objects.exists()
 
 
 def test_grading_form_skip_refuses_a_nul_note(client, expert, leased):
@@ -101,7 +101,7 @@ def test_api_draft_refuses_unstorable_issue_note(client, expert, leased):
     response = api_post(client, api_url(leased, "draft/"), body, method="put")
     assert response.status_code == 400
     assert "issues[0].note" in response.json()
-    assert not GradeDraft.objects.exists()
+    assert not Draft.objects.exists()
 
 
 def test_api_skip_refuses_a_nul_note(client, expert, leased):

@@ -17,9 +17,9 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 
-from annotate import grading
 from annotate.consumers import campaign_group
 from annotate.models import Campaign, Grade
+from annotate.work import queue
 from proofdesk.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -146,7 +146,7 @@ def test_a_grade_submitted_on_the_page_reaches_a_watching_member(
     """The whole path: the grading form's POST commits the grade, its on-commit event goes
     through the channel layer to the consumer, and the owner's socket gets the frame."""
     watcher = session_cookie(owner)
-    item = grading.claim_next_item(campaign, expert)
+    item = queue.claim_next_item(campaign, expert)
     grader = Client()
     grader.force_login(expert)
     key = str(uuid.uuid4())
@@ -169,4 +169,4 @@ def test_a_grade_submitted_on_the_page_reaches_a_watching_member(
     assert status == 302
     assert Grade.objects.get(submission_key=key).grader == expert
     # Counts only: no score, no comment, nobody's name (watchers may be graders of the item).
-    assert frame == {"type": "progress", "item": item.pk, "committed_grades": 1, "overlap": 2}
+    assert frame == {"type": "progress", "item": item.pk, "committed": 1, "overlap": 2}

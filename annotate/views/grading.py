@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate import flags, grading, progress
+from annotate import flags, grading, inputs, progress
 from annotate.access import get_campaign_for_member, get_item_for_member
 from annotate.models import (
     Campaign,
@@ -40,6 +40,9 @@ from annotate.models import (
     Role,
     Skip,
 )
+from annotate.others import others_for
+from annotate.work import drafts, errors, visibility
+from annotate.work import queue as work_queue
 
 GRADES_PER_PAGE = 50
 GRADER_ROLES = [Role.GRADER]
@@ -90,7 +93,7 @@ def _own_grade_if_allowed(item: CampaignItem, user) -> Grade | None:
         and item.lease_holder_id != user.pk
         # A grader whose lease lapsed and was taken meanwhile may still finish their draft
         # (the domain accepts that submission; see `grading.submit_grade`).
-        and grading.get_draft(item, user) is None
+        and drafts.get_draft(item, user) is None
     ):
         raise PermissionDenied("This proof is not assigned to you.")
     return own_grade
@@ -113,8 +116,8 @@ def score_text(score: Decimal | None) -> str:
 def score_text_or_blank(raw: str | None) -> str:
     """A score typed into a form or URL as '0', '0.5' or '1'; '' if it is not one."""
     try:
-        return score_text(grading.parse_score(raw, required=False))
-    except grading.GradingError:
+        return score_text(inputs.parse_score(raw, required=False))
+    except inputs.InputError:
         return ""
 
 
@@ -166,7 +169,7 @@ def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _grading_campaign(request, campaign_id)
     context = {
         "campaign": campaign,
-        "graded": grading.grader_progress(campaign, request.user).count(),
+        "graded": progress.grader_progress(campaign, request.user).count(),
         "nothing_left": request.GET.get("empty") == "1",
         "committed": _committed_link(request, campaign),
     }
@@ -178,7 +181,7 @@ def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def next_item(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Claim the next item (or the one already leased to this grader) and open it."""
     campaign = _grading_campaign(request, campaign_id)
-    item = grading.claim_next_item(campaign, request.user)
+    item = work_queue.claim_next_item(campaign, request.user)
     if item is None:
         return redirect(reverse("grading_queue", args=[campaign.pk]) + "?empty=1")
     return redirect("grading_page", campaign.pk, item.pk)
@@ -204,7 +207,7 @@ def _committed_link(request: HttpRequest, campaign: Campaign) -> dict[str, int] 
 def _after_commit(item: CampaignItem, user) -> HttpResponse:
     """Where a committed grade leads: the next claimed proof, or the "all done" page;
     either links back to the proof just committed."""
-    nxt = grading.claim_next_item(item.campaign, user)
+    nxt = work_queue.claim_next_item(item.campaign, user)
     if nxt is None:
         target = reverse("grading_queue", args=[item.campaign_id]) + "?empty=1&"
     else:
@@ -222,7 +225,7 @@ def _page_context(
     campaign = item.campaign
     proof = item.proof
     problem = proof.problem
-    draft = None if own_grade else grading.get_draft(item, request.user)
+    draft = None if own_grade else drafts.get_draft(item, request.user)
     # A committed grade is shown read-only until the grader deliberately opens the edit
     # form (?edit=1: the "Edit" link, key e), so no stray keystroke can change it.
     edit_open = own_grade is not None and request.GET.get("edit") == "1"
@@ -231,15 +234,15 @@ def _page_context(
         issues = _issue_dicts(own_grade.issues.all())
         active_seconds = own_grade.active_seconds
     elif draft is not None:
-        score, comment = draft.score, draft.comment
-        issues = _issue_dicts(draft.issues or [])
+        score, comment, draft_issues = grading.draft_values(draft)
+        issues = _issue_dicts(draft_issues)
         active_seconds = draft.active_seconds
     else:
         score, comment, issues, active_seconds = None, "", [], 0
     # Blind mode: nothing about other raters enters the context before the grader commits.
     others = None
-    if grading.can_see_others(item, request.user, roles=roles, graded=own_grade is not None):
-        others = grading.others_for(item, request.user)
+    if visibility.can_see_others(item, request.user, roles=roles, done=own_grade is not None):
+        others = others_for(item, request.user)
     context: dict[str, Any] = {
         "campaign": campaign,
         "item": item,
@@ -310,14 +313,14 @@ def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResp
             base_revision=request.POST.get("base_revision"),
             tab=request.POST.get("tab", ""),
         )
-    except grading.StaleDraft as exc:
+    except errors.StaleDraft as exc:
         response = _draft_status(request, draft_error=str(exc), status=409)
         response["Proofdesk-Draft-Revision"] = str(exc.revision)
         response["Proofdesk-Draft-Conflict"] = "other-tab" if exc.other_tab else "newer"
         return response
-    except grading.NotClaimed as exc:
+    except errors.NotClaimed as exc:
         return _draft_status(request, draft_error=str(exc), status=409)
-    except (FormError, grading.GradingError) as exc:
+    except (FormError, inputs.InputError) as exc:
         return _draft_status(request, draft_error=str(exc), status=400)
     response = _draft_status(request, saved_at=timezone.now())
     response["Proofdesk-Draft-Revision"] = str(saved.revision)
@@ -377,20 +380,20 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
             submission_key=request.POST.get("submission_key"),
         )
         messages.success(request, "Grade committed.")
-    except grading.AlreadyGraded as exc:
+    except errors.AlreadyCommitted as exc:
         # A stale tab: this proof was committed elsewhere (another tab) since this form was
         # drawn. Show the committed grade as it is, and what this tab held, never as if it
         # were the grade.
         messages.warning(
             request,
             f"This proof was already committed, probably from another tab (version "
-            f"{exc.grade.version}, score {score_text(exc.grade.score)}). What this tab held was "
+            f"{exc.record.version}, score {score_text(exc.record.score)}). What this tab held was "
             f"not saved: score {posted['score'] or 'none'}"
             + (f", comment “{posted['comment']}”" if posted["comment"] else "")
             + ". Press Edit to change the committed grade.",
         )
         return redirect("grading_page", item.campaign_id, item.pk)
-    except grading.StaleEdit as exc:
+    except errors.StaleEdit as exc:
         who = "You" if exc.by_editor else "Someone else"
         where = " in another tab" if exc.by_editor else ""
         error = (
@@ -403,9 +406,9 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
         return _rerender(
             request, item, own_grade, roles, {**posted, **context_overrides}, error, status=409
         )
-    except grading.NotClaimed as exc:
+    except errors.NotClaimed as exc:
         return _rerender(request, item, own_grade, roles, posted, str(exc), status=409)
-    except (FormError, grading.GradingError) as exc:
+    except (FormError, inputs.InputError) as exc:
         if own_grade is not None:
             posted.update(edit_open=True, read_only=False)
         return _rerender(request, item, own_grade, roles, posted, str(exc), status=400)
@@ -440,8 +443,8 @@ def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
         context = _page_context(request, item, None, roles, error="Choose a reason for skipping.")
         return render(request, "annotate/grading.html", context, status=400)
     try:
-        grading.skip_item(item, request.user, reason, request.POST.get("note", ""))
-    except grading.GradingError as exc:
+        work_queue.skip_item(item, request.user, reason, request.POST.get("note", ""))
+    except inputs.InputError as exc:
         context = _page_context(request, item, None, roles, error=str(exc))
         return render(request, "annotate/grading.html", context, status=400)
     if reason == Skip.Reason.STATEMENT_WRONG:
@@ -450,7 +453,7 @@ def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
         )
     else:
         messages.info(request, "Skipped.")
-    nxt = grading.claim_next_item(item.campaign, request.user)
+    nxt = work_queue.claim_next_item(item.campaign, request.user)
     if nxt is None:
         return redirect(reverse("grading_queue", args=[item.campaign_id]) + "?empty=1")
     return redirect("grading_page", item.campaign_id, nxt.pk)
@@ -463,7 +466,7 @@ def lease(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     # Not `_item_for_grader`: a grader who lost the lease gets the banner, not a 403.
     item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADER_ROLES)
     own_grade = grading.own_grade(item, request.user)
-    held = own_grade is not None or grading.renew_lease(item, request.user)
+    held = own_grade is not None or work_queue.renew_lease(item, request.user)
     context = {
         "campaign": item.campaign,
         "item": item,
@@ -482,7 +485,7 @@ def lease(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
 def my_grades(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The grader's own grades in the campaign, filterable by score, each one editable."""
     campaign = _grading_campaign(request, campaign_id)
-    grades = grading.grader_progress(campaign, request.user).annotate(issue_count=Count("issues"))
+    grades = progress.grader_progress(campaign, request.user).annotate(issue_count=Count("issues"))
     score_filter = score_text_or_blank(request.GET.get("score"))
     if score_filter:
         grades = grades.filter(score=Decimal(score_filter))

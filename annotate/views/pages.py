@@ -20,10 +20,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from annotate import flags, grading, progress
+from annotate import flags, progress
 from annotate.access import campaigns_for, get_campaign_for_member, get_item_for_member
 from annotate.models import CampaignItem, Grade, Role, Skip
+from annotate.others import others_for
 from annotate.views.grading import duration_text, score_text
+from annotate.work import visibility
 
 ITEMS_PER_PAGE = 50
 RECENT_ROWS = 50
@@ -56,7 +58,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign, roles = get_campaign_for_member(request.user, campaign_id)
     is_owner = Role.OWNER in roles
-    # `committed_grades` is kept by the grading transaction itself (annotate/grading.py).
+    # `committed` is kept by the grading transaction itself (annotate/grading.py).
     items = campaign.items.select_related("proof__problem").order_by(
         "proof__problem__external_id", "id"
     )
@@ -80,7 +82,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def item_detail(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     """The proof as members see it; owners also see every grade, skip and flag of it.
 
-    Grades follow the grading page's blind rule (`grading.can_see_others`): an owner who is
+    Grades follow the grading page's blind rule (`visibility.can_see_others`): an owner who is
     grading this proof themselves sees no other grade until theirs is in.
     """
     item, roles = get_item_for_member(request.user, campaign_id, item_id)
@@ -88,8 +90,8 @@ def item_detail(request: HttpRequest, campaign_id: int, item_id: int) -> HttpRes
     problem = item.proof.problem
     is_owner = Role.OWNER in roles
     others = None
-    if grading.can_see_others(item, request.user, roles=roles):
-        others = grading.others_for(item, request.user)
+    if visibility.can_see_others(item, request.user, roles=roles):
+        others = others_for(item, request.user)
     skips = None
     if is_owner:
         skips = list(Skip.objects.filter(item=item).select_related("grader").order_by("created_at"))
