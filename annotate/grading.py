@@ -17,7 +17,15 @@ from django.db.models import OuterRef, QuerySet
 
 from annotate.inputs import parse_comment, parse_score
 from annotate.issues import IssueInput, issue_rows, issue_snapshot, parse_issues
-from annotate.models import Campaign, CampaignItem, Draft, Grade, GradeHistory, GradeIssue
+from annotate.models import (
+    Campaign,
+    CampaignItem,
+    Draft,
+    Grade,
+    GradeHistory,
+    GradeIssue,
+    Role,
+)
 from annotate.work import commit, drafts
 from annotate.work.kinds import WorkKind, register
 
@@ -38,6 +46,7 @@ class Grading(WorkKind):
     campaign_kind = Campaign.Kind.GRADE_PROOFS
     model = Grade
     expert_field = "grader"
+    expert_role = Role.GRADER
     noun = "grade"
     already_done = "You have already graded this proof; edit that grade."
 

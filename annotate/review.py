@@ -37,6 +37,7 @@ from annotate.models import (
     Draft,
     Review,
     ReviewHistory,
+    Role,
     Verdict,
 )
 from annotate.work import commit, drafts
@@ -131,6 +132,7 @@ class Reviewing(WorkKind):
     campaign_kind = Campaign.Kind.REVIEW_ANALYSES
     model = Review
     expert_field = "reviewer"
+    expert_role = Role.REVIEWER
     noun = "review"
     already_done = "You have already reviewed this analysis; edit that review."
 

@@ -30,6 +30,7 @@ class WorkKind:
     campaign_kind: ClassVar[str]
     model: ClassVar[type[Model]]
     expert_field: ClassVar[str]  # the model's foreign key to the expert ("grader", ...)
+    expert_role: ClassVar[str]  # the campaign role that does this kind of work
     noun: ClassVar[str]  # "grade", "review": for messages
     already_done: ClassVar[str]  # the message for second work on an item by one expert
 
