@@ -9,15 +9,27 @@ user may know, so a 404 reads the same for "missing" and "not yours".
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from annotate.models import Campaign, CampaignItem, Grade, Membership, Role
+from annotate.models import Campaign, CampaignItem, Draft, Grade, Membership, Role
+from annotate.work.kinds import WorkKind, kind_of
 
 NO_CAMPAIGN = "This campaign does not exist, or you are not a member of it."
 NO_ITEM = "This item is not part of the campaign."
 NO_GRADE = "This grade does not exist, or it is not yours to see."
+NOT_ASSIGNED_ITEM = "This item is not assigned to you."
+NOT_ASSIGNED = {Campaign.Kind.GRADE_PROOFS: "This proof is not assigned to you."}
+
+# Roles that see every expert's committed work in a campaign (and its history).
+SEE_ALL_WORK = {Role.OWNER, Role.ADJUDICATOR}
+# What the work page shows of the expert's own committed work, read with it.
+OWN_WORK_PREFETCH = {
+    Campaign.Kind.GRADE_PROOFS: ("issues",),
+    Campaign.Kind.REVIEW_ANALYSES: ("verdicts",),
+}
 
 
 def _role_needed(roles: Iterable[str]) -> PermissionDenied:
@@ -27,11 +39,17 @@ def _role_needed(roles: Iterable[str]) -> PermissionDenied:
 
 
 def roles_in(user, campaign: Campaign | int) -> set[str]:
-    """The user's roles in the campaign; staff count as owners of every campaign (the one
-    place that rule is written)."""
+    """The user's roles in the campaign; staff count as owners of every campaign."""
     if not user.is_authenticated:
         return set()
-    roles = Membership.objects.roles_of(user, campaign)
+    return with_staff_roles(user, Membership.objects.roles_of(user, campaign))
+
+
+def with_staff_roles(user, member_roles: Iterable[str]) -> set[str]:
+    """The roles a user has from their memberships `member_roles`: staff count as owners of
+    every campaign (the one place that rule is written; `roles_in` reads the memberships,
+    callers that read them with something else pass them here)."""
+    roles = set(member_roles)
     if user.is_staff:
         roles.add(Role.OWNER)
     return roles
@@ -59,18 +77,17 @@ def get_campaign_for_member(
     memberships = list(
         Membership.objects.filter(user=user, campaign_id=campaign_id).select_related("campaign")
     )
-    user_roles = {m.role for m in memberships}
+    user_roles = with_staff_roles(user, (m.role for m in memberships))
     if memberships:
         campaign = memberships[0].campaign
-    elif user.is_staff:
+    elif user_roles:
+        # Staff without a membership: the campaign still has to exist.
         try:
             campaign = Campaign.objects.get(pk=campaign_id)
         except Campaign.DoesNotExist:
             raise Http404(NO_CAMPAIGN) from None
     else:
         raise Http404(NO_CAMPAIGN)
-    if user.is_staff:
-        user_roles.add(Role.OWNER)
     if roles is not None and not user_roles.intersection(roles):
         raise _role_needed(roles)
     return campaign, user_roles
@@ -84,25 +101,25 @@ def get_item_for_member(
     Same rules as `get_campaign_for_member`, checked in the same order, in two queries: the
     roles, then the item with its campaign.
     """
-    if not user.is_authenticated:
-        raise Http404(NO_CAMPAIGN)
-    member_roles = Membership.objects.roles_of(user, campaign_id)
-    user_roles = (member_roles | {Role.OWNER}) if user.is_staff else member_roles
+    user_roles = roles_in(user, campaign_id)
     if not user_roles:
         raise Http404(NO_CAMPAIGN)
     if roles is not None and not user_roles.intersection(roles):
-        # A membership proves the campaign exists; staff without one must not learn
-        # from a 403 that a missing campaign exists.
-        if not member_roles and not Campaign.objects.filter(pk=campaign_id).exists():
+        # Staff are owners of every campaign, even a missing one: they must not learn from
+        # a 403 that a missing campaign exists.
+        if not Campaign.objects.filter(pk=campaign_id).exists():
             raise Http404(NO_CAMPAIGN)
         raise _role_needed(roles)
+    return _item(campaign_id, item_id), user_roles
+
+
+def _item(campaign_id: int, item_id: int) -> CampaignItem:
     try:
-        item = CampaignItem.objects.select_related("campaign", "proof__problem").get(
+        return CampaignItem.objects.select_related("campaign", "proof__problem", "analysis").get(
             pk=item_id, campaign_id=campaign_id
         )
     except CampaignItem.DoesNotExist:
         raise Http404(NO_ITEM) from None
-    return item, user_roles
 
 
 def get_grade_for_member(
@@ -122,12 +139,106 @@ def get_grade_for_member(
         )
     except Grade.DoesNotExist:
         raise Http404(NO_GRADE) from None
-    user_roles = Membership.objects.roles_of(user, grade.campaign)
-    if user.is_staff:
-        user_roles.add(Role.OWNER)
-    is_grader = grade.grader_id == user.pk and Role.GRADER in user_roles
-    if not is_grader and not user_roles.intersection({Role.OWNER, Role.ADJUDICATOR}):
+    user_roles = roles_in(user, grade.campaign)
+    if not _may_see_work(user, user_roles, grade.grader_id, Role.GRADER):
         raise Http404(NO_GRADE)
     if roles is not None and not user_roles.intersection(roles):
         raise _role_needed(roles)
     return grade, user_roles
+
+
+def _may_see_work(user, roles: set[str], expert_id: int, expert_role: str) -> bool:
+    """Committed work is seen by its expert (still one of the campaign's) and by the
+    campaign's owners and adjudicators; to anyone else it does not exist."""
+    if expert_id == user.pk and expert_role in roles:
+        return True
+    return bool(roles & SEE_ALL_WORK)
+
+
+# --- expert work (annotate/work/): the queue, the work page, its endpoints -------------------
+
+
+def _work_kind(campaign: Campaign, kind: str | None) -> WorkKind:
+    """The campaign's work kind, which must be `kind` when one is named (else 404)."""
+    if kind is not None and campaign.kind != kind:
+        raise Http404(f"This campaign does not {Campaign.Kind(kind).label.lower()}.")
+    try:
+        return kind_of(campaign)
+    except KeyError:
+        raise Http404("This campaign has no expert work of its kind yet.") from None
+
+
+def _require_role(roles: set[str], role: str) -> None:
+    if role not in roles:
+        raise _role_needed([role])
+
+
+def get_work_campaign(user, campaign_id: int, kind: str) -> tuple[Campaign, set[str]]:
+    """Return (campaign, the user's roles) for the queue, "next" and "my work" pages of a
+    kind of work: a member (else 404) of a campaign doing that kind of work (else 404) with
+    the kind's role (`WorkKind.expert_role`, else PermissionDenied)."""
+    campaign, roles = get_campaign_for_member(user, campaign_id)
+    _require_role(roles, _work_kind(campaign, kind).expert_role)
+    return campaign, roles
+
+
+def get_expert_item(
+    user, campaign_id: int, item_id: int, kind: str | None = None
+) -> tuple[CampaignItem, set[str]]:
+    """Return (item, roles) for an expert of the item's kind of work, whether or not they
+    may work on it now: the lease heartbeat (a lost lease is an answer, not a 403) and the
+    API's draft and submit, whose domain functions refuse an item that is not the expert's
+    with `NotClaimed` (409) under the item's lock.
+
+    A member (else 404) with the kind's role (else PermissionDenied); `kind` as in
+    `get_work_item`.
+    """
+    if not user.is_authenticated:
+        raise Http404(NO_CAMPAIGN)
+    roles = roles_in(user, campaign_id)
+    if not roles:
+        raise Http404(NO_CAMPAIGN)
+    item = _item(campaign_id, item_id)
+    _require_role(roles, _work_kind(item.campaign, kind).expert_role)
+    return item, roles
+
+
+def get_work_item(
+    user,
+    campaign_id: int,
+    item_id: int,
+    kind: str | None = None,
+    *,
+    read_holder_work: bool = True,
+) -> tuple[CampaignItem, Any | None, set[str]]:
+    """Return (item, the user's own committed work on it or None, the user's roles) for the
+    page an expert works on an item with, and its endpoints.
+
+    1. Not signed in, or not a member: 404 (the same whether the campaign is missing or not
+       theirs). An item not of this campaign: 404.
+    2. `kind` (a `Campaign.Kind`), when given, must be the campaign's: else 404 ("This
+       campaign does not grade proofs.").
+    3. The user needs the kind's role (`WorkKind.expert_role`): else PermissionDenied.
+    4. They may open the item only while they hold its lease (expired or not: nobody took
+       it since), have a draft of it (their lease lapsed and was taken; the domain still
+       accepts their work), or have committed work on it (to read or edit it): else
+       PermissionDenied.
+
+    The own work comes with what its page shows (a grade's issues, a review's verdicts).
+    `read_holder_work=False` skips reading it for the lease holder (None comes back): for
+    autosave, the most frequent request, whose domain function checks under the item's
+    lock that the holder has not committed work on it.
+    """
+    item, roles = get_expert_item(user, campaign_id, item_id, kind)
+    holder = item.lease_holder_id == user.pk
+    if holder and not read_holder_work:
+        return item, None, roles
+    work = kind_of(item.campaign)
+    own = (
+        work.own_records(item, user)
+        .prefetch_related(*OWN_WORK_PREFETCH.get(work.campaign_kind, ()))
+        .first()
+    )
+    if own is None and not holder and not Draft.objects.filter(item=item, expert=user).exists():
+        raise PermissionDenied(NOT_ASSIGNED.get(work.campaign_kind, NOT_ASSIGNED_ITEM))
+    return item, own, roles
