@@ -139,3 +139,14 @@ def campaign(owner, expert, expert2, reviewer, proof) -> Campaign:
     ]:
         Membership.objects.create(campaign=campaign, user=user, role=role)
     return campaign
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: ids repeat across tests' rolled-back data, so
+    briefly cached figures (annotate/progress.py) must not outlive the test that made them."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -92,16 +92,28 @@ def test_grader_status_has_no_estimate_before_the_first_grade(campaign, items, e
     assert (mine.graded, mine.left_for_you, mine.seconds_left) == (0, 4, None)
 
 
-def test_grader_status_is_two_queries_whatever_the_campaign_size(
+def test_grader_status_is_three_queries_whatever_the_campaign_size_two_when_cached(
     campaign, items, expert, django_assert_num_queries
 ):
     for it in add_items(campaign, 30):
         grade(it, expert)
     for grader, it in zip(add_graders(campaign, 2), items[:2], strict=True):
         grade(it, grader)  # other graders' grades grow too
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # the campaign totals, the grader's open items, times
         mine = progress.grader_status(campaign, expert)
     assert mine.graded == 30
+    with django_assert_num_queries(2):  # the totals are kept a few seconds
+        assert progress.grader_status(campaign, expert) == mine
+
+
+def test_a_commit_makes_the_cached_campaign_totals_exact_at_once(
+    campaign, items, expert, expert2, django_capture_on_commit_callbacks
+):
+    before = progress.grader_status(campaign, expert2)  # caches the campaign totals
+    with django_capture_on_commit_callbacks(execute=True):
+        grade(items[0], expert)
+    after = progress.grader_status(campaign, expert2)
+    assert after.campaign.grades_done == before.campaign.grades_done + 1
 
 
 @pytest.mark.parametrize(
@@ -110,11 +122,6 @@ def test_grader_status_is_two_queries_whatever_the_campaign_size(
 )
 def test_rough_duration_is_an_estimate_not_a_stopwatch(seconds, text):
     assert progress.rough_duration(seconds) == text
-
-
-def test_moved_functions_are_still_importable_from_grading():
-    assert progress.campaign_progress is progress.campaign_progress
-    assert progress.grader_progress is progress.grader_progress
 
 
 # --- the grading page ----------------------------------------------------------------------

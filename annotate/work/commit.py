@@ -10,37 +10,46 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from annotate.broadcast import send_progress
 from annotate.inputs import InputError, parse_active_seconds, parse_submission_key, parse_version
-from annotate.models import CampaignItem, Draft
+from annotate.models import CampaignItem, CommittedWork, Draft
 from annotate.work.errors import AlreadyCommitted, NotClaimed, StaleEdit
 from annotate.work.kinds import WorkKind
 from annotate.work.queue import work_kind
 
 
-def _check_replay(kind: WorkKind, record: Any, item: CampaignItem, expert) -> Any:
+def _check_replay[R: CommittedWork](
+    kind: WorkKind[R, Any], record: R, item: CampaignItem, expert: User
+) -> R:
     if kind.expert_id(record) != expert.pk or not kind.belongs_to(record, item):
         raise InputError("submission_key", f"This submission key belongs to another {kind.noun}.")
     return record
 
 
-def _replay(kind: WorkKind, key: uuid.UUID, item: CampaignItem, expert) -> Any | None:
+def _replay[R: CommittedWork](
+    kind: WorkKind[R, Any], key: uuid.UUID, item: CampaignItem, expert: User
+) -> R | None:
     """The work an earlier POST with this key made, if any."""
-    record = kind.model.objects.filter(submission_key=key).first()
+    record = kind.model._default_manager.filter(submission_key=key).first()
     return None if record is None else _check_replay(kind, record, item, expert)
 
 
-def _replay_or_refuse(kind: WorkKind, key: uuid.UUID, item: CampaignItem, expert) -> Any | None:
+def _replay_or_refuse[R: CommittedWork](
+    kind: WorkKind[R, Any], key: uuid.UUID, item: CampaignItem, expert: User
+) -> R | None:
     """`_replay`, and refuse second work on the item under a new key; one query.
 
     Reads the work with this key and the expert's own work on the item (the same row
     when this is a retry; at most two rows).
     """
-    found = list(kind.model.objects.filter(submission_key=key) | kind.own_records(item, expert))
+    found = list(
+        kind.model._default_manager.filter(submission_key=key) | kind.own_records(item, expert)
+    )
     replayed = next((r for r in found if r.submission_key == key), None)
     if replayed is not None:
         return _check_replay(kind, replayed, item, expert)
@@ -50,7 +59,12 @@ def _replay_or_refuse(kind: WorkKind, key: uuid.UUID, item: CampaignItem, expert
 
 
 def submit(
-    item: CampaignItem, expert, content: dict[str, Any], *, active_seconds: Any, submission_key: Any
+    item: CampaignItem,
+    expert: User,
+    content: dict[str, Any],
+    *,
+    active_seconds: Any,
+    submission_key: Any,
 ) -> tuple[Any, bool]:
     """Commit the expert's work on an item: (the record, whether this call created it).
 
@@ -95,7 +109,7 @@ def submit(
                 active_seconds=max(seconds, draft.active_seconds if draft else 0),
             )
             kind.write_history(record, 1, expert, None, kind.to_json(parsed))
-            release = {}
+            release: dict[str, None] = {}
             if locked.lease_holder_id == expert.pk:
                 release = {"lease_holder": None, "lease_expires_at": None}
             CampaignItem.objects.filter(pk=item.pk).update(committed=F("committed") + 1, **release)
@@ -103,7 +117,7 @@ def submit(
                 draft.delete()
             committed = locked.committed + 1
             progress = {"item": item.pk, "committed": committed, "overlap": item.campaign.overlap}
-            transaction.on_commit(lambda: send_progress(item.campaign_id, progress))
+            transaction.on_commit(lambda: _committed(item, progress))
     except IntegrityError:
         # A racing retry with the same key won on a database without row locks (SQLite).
         replayed = _replay(kind, key, item, expert)
@@ -116,9 +130,24 @@ def submit(
     return record, True
 
 
-def edit(
-    kind: WorkKind, record: Any, editor, content: dict[str, Any], *, expected_version: Any, item
-) -> Any:
+def _committed(item: CampaignItem, progress: dict[str, Any]) -> None:
+    """After a commit: this process's cached campaign totals are stale, and the campaign's
+    websocket group hears of the new count."""
+    from annotate.progress import forget_campaign_totals
+
+    forget_campaign_totals(item.campaign)
+    send_progress(item.campaign_id, progress)
+
+
+def edit[R: CommittedWork](
+    kind: WorkKind[R, Any],
+    record: R,
+    editor: User,
+    content: dict[str, Any],
+    *,
+    expected_version: Any,
+    item: CampaignItem,
+) -> R:
     """Change committed work, if it is still at the version the editor saw.
 
     Only the expert who made it may edit it (`NotClaimed` for anyone else).
@@ -139,29 +168,29 @@ def edit(
     expected = parse_version(expected_version)
     parsed = kind.parse(item, content, draft=False)
     new = kind.to_json(parsed)
-    model = kind.model
+    records = kind.model._default_manager
     with transaction.atomic():
-        current = model.objects.get(pk=record.pk)
+        current = records.get(pk=record.pk)
         old = kind.snapshot(current)
         if old == new:
             return current
         if current.version != expected:
             raise stale(kind, current, editor)
         # The version is claimed first, so a losing editor writes none of the kind's rows.
-        updated = model.objects.filter(pk=record.pk, version=expected).update(
+        updated = records.filter(pk=record.pk, version=expected).update(
             version=F("version") + 1, updated_at=timezone.now()
         )
         if not updated:
-            raise stale(kind, model.objects.get(pk=record.pk), editor)
+            raise stale(kind, records.get(pk=record.pk), editor)
         fields = kind.update(current, parsed)
         if fields:
-            model.objects.filter(pk=record.pk).update(**fields)
+            records.filter(pk=record.pk).update(**fields)
         kind.write_history(current, expected + 1, editor, old, new)
     record.refresh_from_db()
     return record
 
 
-def stale(kind: WorkKind, current: Any, editor) -> StaleEdit:
+def stale(kind: WorkKind[Any, Any], current: Any, editor: User) -> StaleEdit:
     """`StaleEdit` naming who made the current version (the editor, or someone else)."""
     last_by = (
         current.history.filter(version=current.version)
