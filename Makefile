@@ -44,8 +44,10 @@ run: demo
 	echo "Serving Proofdesk on http://$(HOST):$(PORT)/"; \
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) proofdesk.asgi:application
 
+# mypy checks the files listed in pyproject.toml ([tool.mypy]); its plugin loads the settings.
 test: install var/secret_key
 	$(VENV)/bin/ruff check .
+	@$(WITH_KEY) $(VENV)/bin/mypy
 	@$(WITH_KEY) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -9,10 +9,12 @@ blind rules are the shared machinery of annotate/work/.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db.models import OuterRef, QuerySet
 
 from annotate.inputs import parse_comment, parse_score
@@ -42,7 +44,7 @@ class GradeContent:
     issues: list[IssueInput]
 
 
-class Grading(WorkKind):
+class Grading(WorkKind[Grade, GradeContent]):
     campaign_kind = Campaign.Kind.GRADE_PROOFS
     model = Grade
     expert_field = "grader"
@@ -74,10 +76,10 @@ class Grading(WorkKind):
     def create(
         self,
         item: CampaignItem,
-        expert,
+        expert: User,
         content: GradeContent,
         *,
-        submission_key,
+        submission_key: uuid.UUID,
         active_seconds: int,
     ) -> Grade:
         grade = Grade.objects.create(
@@ -99,7 +101,12 @@ class Grading(WorkKind):
         return {"score": content.score, "comment": content.comment}
 
     def write_history(
-        self, record: Grade, version: int, editor, old: dict[str, Any] | None, new: dict[str, Any]
+        self,
+        record: Grade,
+        version: int,
+        editor: User,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
     ) -> None:
         GradeHistory.objects.create(
             grade=record,
@@ -113,14 +120,14 @@ class Grading(WorkKind):
             new_issues=new["issues"],
         )
 
-    def done_by(self, campaign: Campaign, expert) -> QuerySet[Grade]:
+    def done_by(self, campaign: Campaign, expert: User) -> QuerySet[Grade]:
         # Grading items are one per proof in a campaign, so "graded this proof here" is
         # "worked on this item"; the grades table has an index on (campaign, proof, grader).
         return Grade.objects.filter(
             campaign=campaign, grader=expert, origin=Grade.Origin.APP, proof=OuterRef("proof")
         )
 
-    def own_records(self, item: CampaignItem, expert) -> QuerySet[Grade]:
+    def own_records(self, item: CampaignItem, expert: User) -> QuerySet[Grade]:
         """The grader's committed grade of the item (at most one, by a constraint)."""
         return Grade.objects.made_in_app().filter(
             campaign_id=item.campaign_id, proof_id=item.proof_id, grader=expert
@@ -138,7 +145,7 @@ GRADING = register(Grading())
 
 def submit_grade(
     item: CampaignItem,
-    grader,
+    grader: User,
     *,
     score: Any,
     comment: Any,
@@ -157,12 +164,15 @@ def submit_grade(
 
 
 def edit_grade(
-    grade: Grade, editor, *, expected_version: Any, score: Any, comment: Any, issues: Any
+    grade: Grade, editor: User, *, expected_version: Any, score: Any, comment: Any, issues: Any
 ) -> Grade:
     """Change a committed grade if it is still at the version the editor saw (else
     `StaleEdit`); only its grader may. See `work.commit.edit`."""
     item = CampaignItem.objects.select_related("campaign", "proof").get(
-        campaign_id=grade.campaign_id, proof_id=grade.proof_id, analysis__isnull=True
+        # A grade made in the app always has a campaign (a check constraint).
+        campaign_id=cast(int, grade.campaign_id),
+        proof_id=grade.proof_id,
+        analysis__isnull=True,
     )
     return commit.edit(
         GRADING,
@@ -176,7 +186,7 @@ def edit_grade(
 
 def save_draft(
     item: CampaignItem,
-    grader,
+    grader: User,
     *,
     score: Any,
     comment: Any,
@@ -209,9 +219,9 @@ def draft_values(draft: Draft) -> tuple[Decimal | None, str, list[dict[str, Any]
     )
 
 
-def own_grade(item: CampaignItem, grader) -> Grade | None:
+def own_grade(item: CampaignItem, grader: User) -> Grade | None:
     return GRADING.own_records(item, grader).prefetch_related("issues").first()
 
 
-def has_graded(item: CampaignItem, grader) -> bool:
+def has_graded(item: CampaignItem, grader: User) -> bool:
     return GRADING.own_records(item, grader).exists()

@@ -6,7 +6,9 @@ disagreement badge.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
+
+from django.contrib.auth.models import User
 
 from annotate.issues import issue_snapshot
 from annotate.models import CampaignItem, Grade
@@ -16,7 +18,7 @@ def _num(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def others_for(item: CampaignItem, user) -> dict[str, Any]:
+def others_for(item: CampaignItem, user: User) -> dict[str, Any]:
     """Other experts' grades, imported grades and model scores of the item.
 
     Only for callers that checked `can_see_others`. `disagreement` is true when two expert
@@ -45,7 +47,8 @@ def others_for(item: CampaignItem, user) -> dict[str, Any]:
         "grades": [
             {
                 "id": g.pk,
-                "grader": g.grader.get_username(),
+                # Grades made in the app always have a grader (a check constraint).
+                "grader": cast(User, g.grader).get_username(),
                 "mine": g.grader_id == user.pk,
                 "score": _num(g.score),
                 "comment": g.comment,

@@ -14,11 +14,13 @@ drafts, submit, edits, history and blind rules are annotate/work/.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db.models import OuterRef, QuerySet
 
 from annotate.grading import score_json
@@ -128,7 +130,7 @@ def parse_verdicts(raw: Any, claim_ids: list[int], *, complete: bool) -> list[Cl
     return [given[cid] for cid in claim_ids if cid in given]
 
 
-class Reviewing(WorkKind):
+class Reviewing(WorkKind[Review, ReviewContent]):
     campaign_kind = Campaign.Kind.REVIEW_ANALYSES
     model = Review
     expert_field = "reviewer"
@@ -186,16 +188,16 @@ class Reviewing(WorkKind):
     def create(
         self,
         item: CampaignItem,
-        expert,
+        expert: User,
         content: ReviewContent,
         *,
-        submission_key,
+        submission_key: uuid.UUID,
         active_seconds: int,
     ) -> Review:
         review = Review.objects.create(
             campaign_id=item.campaign_id,
             item=item,
-            analysis_id=item.analysis_id,
+            analysis_id=cast(int, item.analysis_id),  # `parse` refused an item without one
             reviewer=expert,
             score=content.score,
             suggested_score=content.suggested_score,
@@ -224,16 +226,21 @@ class Reviewing(WorkKind):
         }
 
     def write_history(
-        self, record: Review, version: int, editor, old: dict[str, Any] | None, new: dict[str, Any]
+        self,
+        record: Review,
+        version: int,
+        editor: User,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
     ) -> None:
         ReviewHistory.objects.create(
             review=record, version=version, changed_by=editor, old=old, new=new
         )
 
-    def done_by(self, campaign: Campaign, expert) -> QuerySet[Review]:
+    def done_by(self, campaign: Campaign, expert: User) -> QuerySet[Review]:
         return Review.objects.filter(campaign=campaign, reviewer=expert, item=OuterRef("pk"))
 
-    def own_records(self, item: CampaignItem, expert) -> QuerySet[Review]:
+    def own_records(self, item: CampaignItem, expert: User) -> QuerySet[Review]:
         return Review.objects.filter(item_id=item.pk, reviewer=expert)
 
     def belongs_to(self, record: Review, item: CampaignItem) -> bool:
@@ -245,7 +252,7 @@ REVIEWING = register(Reviewing())
 
 def submit_review(
     item: CampaignItem,
-    reviewer,
+    reviewer: User,
     *,
     verdicts: Any,
     score: Any,
@@ -268,7 +275,7 @@ def submit_review(
 
 def edit_review(
     review: Review,
-    editor,
+    editor: User,
     *,
     expected_version: Any,
     verdicts: Any,
@@ -292,7 +299,7 @@ def edit_review(
 
 def save_review_draft(
     item: CampaignItem,
-    reviewer,
+    reviewer: User,
     *,
     verdicts: Any = None,
     score: Any = None,
@@ -320,5 +327,5 @@ def save_review_draft(
     )
 
 
-def own_review(item: CampaignItem, reviewer) -> Review | None:
+def own_review(item: CampaignItem, reviewer: User) -> Review | None:
     return REVIEWING.own_records(item, reviewer).prefetch_related("verdicts").first()

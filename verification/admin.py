@@ -20,10 +20,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+CLAIM_FIELDS = ("order", "text", "quote", "anchor_method", "anchor_score", "start", "end", "exact")
+
+
 class ClaimInline(admin.TabularInline):
     model = Claim
-    fields = ["order", "text", "quote", "anchor_method", "anchor_score", "start", "end", "exact"]
-    readonly_fields = fields
+    fields = CLAIM_FIELDS
+    readonly_fields = CLAIM_FIELDS
     extra = 0
     can_delete = False
     show_change_link = True

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import krippendorff
 import numpy as np
@@ -85,7 +86,7 @@ class Pairs:
     @classmethod
     def build(
         cls,
-        rows: Iterable[Sequence],
+        rows: Iterable[Sequence[Any]],
         label_names: Sequence[str] = (),
     ) -> Pairs:
         """From rows (unit, cluster, ref_rater, ref_code, cand_rater, cand_code, *labels)."""
@@ -96,7 +97,8 @@ class Pairs:
         labels = {
             name: np.asarray(columns[6 + i], dtype=object) for i, name in enumerate(label_names)
         }
-        return cls(*ints, labels=labels)
+        unit, cluster, ref_rater, ref, cand_rater, cand = ints
+        return cls(unit, cluster, ref_rater, ref, cand_rater, cand, labels=labels)
 
     def __len__(self) -> int:
         return len(self.unit)
@@ -167,7 +169,7 @@ class Metrics:
     false_negatives: int
     confusion: list[list[int]]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -217,14 +219,16 @@ def _alpha(coincidence: np.ndarray) -> np.ndarray:
     delta2 = np.where(_I == _J, 0.0, delta2)
     observed = (o * delta2).sum(axis=(-2, -1))
     expected = (n_c[..., :, None] * n_c[..., None, :] * delta2).sum(axis=(-2, -1))
-    return 1 - (n - 1) * _divide(observed, expected)
+    alpha: np.ndarray = 1 - (n - 1) * _divide(observed, expected)
+    return alpha
 
 
 def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     numerator = np.asarray(numerator, dtype=float)
     denominator = np.asarray(denominator, dtype=float)
     out = np.full(np.broadcast(numerator, denominator).shape, np.nan)
-    return np.divide(numerator, denominator, out=out, where=denominator != 0)
+    quotient: np.ndarray = np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return quotient
 
 
 # --- per-cluster counts -------------------------------------------------------------------
@@ -246,8 +250,8 @@ def coincidence_by_cluster(
     are not pairable and add nothing.
     """
     units, unit_index = np.unique(unit, return_inverse=True)
-    per_unit = np.bincount(unit_index * K + code, minlength=len(units) * K)
-    per_unit = per_unit.reshape(len(units), K).astype(float)
+    counts = np.bincount(unit_index * K + code, minlength=len(units) * K)
+    per_unit = counts.reshape(len(units), K).astype(float)
     unit_cluster = np.zeros(len(units), dtype=np.int64)
     unit_cluster[unit_index] = index
     m = per_unit.sum(axis=1)

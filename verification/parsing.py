@@ -67,28 +67,29 @@ def parse_analysis(text: str, finish_reason: str | None = None) -> ParsedAnalysi
     """Read reasoning, score and parse status from a verifier's raw output (never raises)."""
     reasoning, answer, closed = _split_reasoning(text)
     boxes, unclosed = _boxes(answer)
-    parts = {"reasoning": reasoning, "answer": answer, "boxes": tuple(boxes)}
+
+    def result(
+        status: ParseStatus, detail: str = "", score: Decimal | None = None
+    ) -> ParsedAnalysis:
+        return ParsedAnalysis(status, score, reasoning, answer, tuple(boxes), detail)
+
     if finish_reason == "length":
-        return ParsedAnalysis(ParseStatus.TRUNCATED, detail="stopped at the token limit", **parts)
+        return result(ParseStatus.TRUNCATED, detail="stopped at the token limit")
     if not closed:
-        return ParsedAnalysis(ParseStatus.TRUNCATED, detail="<think> never closed", **parts)
+        return result(ParseStatus.TRUNCATED, detail="<think> never closed")
     if unclosed:
-        return ParsedAnalysis(ParseStatus.TRUNCATED, detail="a \\boxed{ never closed", **parts)
+        return result(ParseStatus.TRUNCATED, detail="a \\boxed{ never closed")
     if not boxes:
         detail = "a box in the reasoning only" if _BOX.search(reasoning) else "no \\boxed{}"
-        return ParsedAnalysis(ParseStatus.NO_SCORE, detail=detail, **parts)
+        return result(ParseStatus.NO_SCORE, detail=detail)
     score = score_value(boxes[-1])
     if score is None:
-        return ParsedAnalysis(
-            ParseStatus.NO_SCORE, detail=f"the last box is not 0, 0.5 or 1: {boxes[-1]!r}", **parts
-        )
+        return result(ParseStatus.NO_SCORE, f"the last box is not 0, 0.5 or 1: {boxes[-1]!r}")
     others = {value for value in map(score_value, boxes[:-1]) if value is not None}
     if others - {score}:
         values = ", ".join(str(v) for v in sorted(others | {score}))
-        return ParsedAnalysis(
-            ParseStatus.CONFLICTING, detail=f"boxes give different scores: {values}", **parts
-        )
-    return ParsedAnalysis(ParseStatus.OK, score=score, **parts)
+        return result(ParseStatus.CONFLICTING, f"boxes give different scores: {values}")
+    return result(ParseStatus.OK, score=score)
 
 
 def _split_reasoning(text: str) -> tuple[str, str, bool]:
@@ -108,7 +109,7 @@ def _split_reasoning(text: str) -> tuple[str, str, bool]:
 
 def _boxes(text: str) -> tuple[list[str], bool]:
     """Contents of every `\\boxed{...}` in `text` (nested braces kept); True if one is unclosed."""
-    contents = []
+    contents: list[str] = []
     for match in _BOX.finditer(text):
         depth, at = 1, match.end()
         while at < len(text) and depth:

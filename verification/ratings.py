@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
 
 from django.db.models import Avg, Q, QuerySet
 
@@ -141,7 +143,7 @@ def load_comparisons(campaign: Campaign | None = None) -> dict[str, Pairs]:
             proof,
             problem,
             f"analysis {pk} ({model or 'unknown model'})",
-            code_of(score),
+            code_of(cast(Decimal, score)),  # score__isnull=False
             kind="model",
             model=model or "unknown model",
         )
@@ -197,7 +199,7 @@ class _PairBuilder:
         problems = sorted({problem for _, _, problem, _ in info.values()})
         self.cluster = {problem: number for number, problem in enumerate(problems)}
 
-    def _row(self, ref: Rating, cand: Rating) -> tuple:
+    def _row(self, ref: Rating, cand: Rating) -> tuple[Any, ...]:
         category, level, problem, generator = self.info[ref.proof]
         return (
             ref.proof,
@@ -213,7 +215,7 @@ class _PairBuilder:
             ref.rater,
         )
 
-    def _build(self, rows: Iterable[tuple]) -> Pairs:
+    def _build(self, rows: Iterable[tuple[Any, ...]]) -> Pairs:
         return Pairs.build(rows, SLICE_KEYS)
 
     def across(self, references: list[Rating], candidates: list[Rating]) -> Pairs:
@@ -243,7 +245,7 @@ def agreement_report(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     slice_keys: Iterable[str] = SLICE_KEYS,
-) -> dict:
+) -> dict[str, Any]:
     """Every comparison's metrics, overall and per slice, as plain JSON-ready data."""
     slice_keys = tuple(slice_keys)
     comparisons = {}

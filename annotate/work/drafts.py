@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, Subquery
 
@@ -16,7 +17,7 @@ from annotate.work.queue import work_kind
 
 def save_draft(
     item: CampaignItem,
-    expert,
+    expert: User,
     content: dict[str, Any],
     *,
     active_seconds: Any,
@@ -94,5 +95,5 @@ def save_draft(
     return draft
 
 
-def get_draft(item: CampaignItem, expert) -> Draft | None:
+def get_draft(item: CampaignItem, expert: User) -> Draft | None:
     return Draft.objects.filter(item=item, expert=expert).first()

@@ -19,68 +19,84 @@ its committed-work model (built on `annotate.models.CommittedWork`) and these me
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
-from django.db.models import Model, QuerySet
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
 
-from annotate.models import Campaign, CampaignItem
+from annotate.models import Campaign, CampaignItem, CommittedWork
 
 
-class WorkKind:
+class WorkKind[RecordT: CommittedWork, ContentT]:
+    """`RecordT`: the committed-work model; `ContentT`: the parsed form."""
+
     campaign_kind: ClassVar[str]
-    model: ClassVar[type[Model]]
+    model: type[RecordT]
     expert_field: ClassVar[str]  # the model's foreign key to the expert ("grader", ...)
     expert_role: ClassVar[str]  # the campaign role that does this kind of work
     noun: ClassVar[str]  # "grade", "review": for messages
     already_done: ClassVar[str]  # the message for second work on an item by one expert
 
-    def parse(self, item: CampaignItem, raw: dict[str, Any], *, draft: bool) -> Any:
+    def parse(self, item: CampaignItem, raw: dict[str, Any], *, draft: bool) -> ContentT:
         raise NotImplementedError
 
-    def to_json(self, content: Any) -> dict[str, Any]:
+    def to_json(self, content: ContentT) -> dict[str, Any]:
         raise NotImplementedError
 
-    def snapshot(self, record: Any) -> dict[str, Any]:
+    def snapshot(self, record: RecordT) -> dict[str, Any]:
         raise NotImplementedError
 
     def create(
-        self, item: CampaignItem, expert, content: Any, *, submission_key, active_seconds: int
-    ) -> Any:
+        self,
+        item: CampaignItem,
+        expert: User,
+        content: ContentT,
+        *,
+        submission_key: uuid.UUID,
+        active_seconds: int,
+    ) -> RecordT:
         raise NotImplementedError
 
-    def update(self, record: Any, content: Any) -> dict[str, Any]:
+    def update(self, record: RecordT, content: ContentT) -> dict[str, Any]:
         """Write the content's own rows (issues, verdicts) and return the field values of
         the record's row to update, which the machinery writes with the version bump."""
         raise NotImplementedError
 
     def write_history(
-        self, record: Any, version: int, editor, old: dict[str, Any] | None, new: dict[str, Any]
+        self,
+        record: RecordT,
+        version: int,
+        editor: User,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
     ) -> None:
         raise NotImplementedError
 
-    def done_by(self, campaign: Campaign, expert) -> QuerySet:
+    def done_by(self, campaign: Campaign, expert: User) -> QuerySet[RecordT]:
         raise NotImplementedError
 
-    def own_records(self, item: CampaignItem, expert) -> QuerySet:
+    def own_records(self, item: CampaignItem, expert: User) -> QuerySet[RecordT]:
         raise NotImplementedError
 
-    def expert_id(self, record: Any) -> int:
-        return getattr(record, f"{self.expert_field}_id")
+    def expert_id(self, record: RecordT) -> int:
+        expert_id: int = getattr(record, f"{self.expert_field}_id")
+        return expert_id
 
-    def belongs_to(self, record: Any, item: CampaignItem) -> bool:
+    def belongs_to(self, record: RecordT, item: CampaignItem) -> bool:
         """Is `record` work on `item`? (a submission key reused for another item is not)"""
         raise NotImplementedError
 
 
-_KINDS: dict[str, WorkKind] = {}
+_KINDS: dict[str, WorkKind[Any, Any]] = {}
 
 
-def register(kind: WorkKind) -> WorkKind:
+def register[K: WorkKind[Any, Any]](kind: K) -> K:
     _KINDS[kind.campaign_kind] = kind
     return kind
 
 
-def kind_of(campaign: Campaign) -> WorkKind:
+def kind_of(campaign: Campaign) -> WorkKind[Any, Any]:
     """The kind of work `campaign` does; `KeyError` for a kind with no work machinery yet."""
     if not _KINDS:
         # The kinds register themselves when their modules load.

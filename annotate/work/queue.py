@@ -13,7 +13,9 @@ Parameters are named `grader` where the code predates review; they mean any expe
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -22,12 +24,15 @@ from annotate.broadcast import send_progress
 from annotate.inputs import MAX_SKIP_NOTE_CHARS, InputError, refuse_unstorable
 from annotate.models import Campaign, CampaignItem, ProblemFlag, Skip
 
+if TYPE_CHECKING:
+    from annotate.work.kinds import WorkKind
+
 # How many candidates a claim tries on databases without SKIP LOCKED (SQLite).
 CLAIM_CANDIDATES = 8
 CLAIM_ATTEMPTS = 5
 
 
-def work_kind(campaign: Campaign):
+def work_kind(campaign: Campaign) -> WorkKind[Any, Any]:
     """The campaign's `WorkKind`; `InputError` for a kind without a queue (yet)."""
     from annotate.work.kinds import kind_of
 
@@ -42,7 +47,7 @@ def _lease_until(campaign: Campaign, now: datetime) -> datetime:
 
 
 def claim_next_item(
-    campaign: Campaign, grader, *, now: datetime | None = None
+    campaign: Campaign, grader: User, *, now: datetime | None = None
 ) -> CampaignItem | None:
     """Lease the next item of `campaign` to `grader`; None when nothing is left for them.
 
@@ -120,7 +125,7 @@ def claim_next_item(
     return None
 
 
-def renew_lease(item: CampaignItem, grader, *, now: datetime | None = None) -> bool:
+def renew_lease(item: CampaignItem, grader: User, *, now: datetime | None = None) -> bool:
     """Extend the grader's lease; False if someone else took it or it was released.
 
     An expired lease that nobody else has claimed meanwhile is still the grader's to renew
@@ -136,7 +141,7 @@ def renew_lease(item: CampaignItem, grader, *, now: datetime | None = None) -> b
     return bool(renewed)
 
 
-def release_lease(item: CampaignItem, grader) -> None:
+def release_lease(item: CampaignItem, grader: User) -> None:
     """Give the item back to the pool (only the holder can)."""
     released = CampaignItem.objects.filter(pk=item.pk, lease_holder=grader).update(
         lease_holder=None, lease_expires_at=None
@@ -145,7 +150,7 @@ def release_lease(item: CampaignItem, grader) -> None:
         item.lease_holder_id, item.lease_expires_at = None, None
 
 
-def holds_lease(item: CampaignItem, grader, *, now: datetime | None = None) -> bool:
+def holds_lease(item: CampaignItem, grader: User, *, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     return (
         item.lease_holder_id == grader.pk
@@ -154,7 +159,7 @@ def holds_lease(item: CampaignItem, grader, *, now: datetime | None = None) -> b
     )
 
 
-def skip_item(item: CampaignItem, grader, reason: str, note: str = "") -> Skip:
+def skip_item(item: CampaignItem, grader: User, reason: str, note: str = "") -> Skip:
     """Skip an item for good (this expert only); "statement is wrong" also flags the problem.
 
     Skipping twice is harmless: the first skip is returned.

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser, User
+
 from annotate.access import roles_in
 from annotate.models import CampaignItem, Draft, Role
 from annotate.work.queue import work_kind
@@ -11,12 +13,16 @@ from annotate.work.queue import work_kind
 SEE_ALL_ROLES = {Role.OWNER, Role.ADJUDICATOR}
 
 
-def has_committed(item: CampaignItem, user) -> bool:
+def has_committed(item: CampaignItem, user: User) -> bool:
     return work_kind(item.campaign).own_records(item, user).exists()
 
 
 def can_see_others(
-    item: CampaignItem, user, *, roles: set[str] | None = None, done: bool | None = None
+    item: CampaignItem,
+    user: User | AnonymousUser,
+    *,
+    roles: set[str] | None = None,
+    done: bool | None = None,
 ) -> bool:
     """May `user` see other experts' work and any model score of this item?
 
@@ -38,6 +44,6 @@ def can_see_others(
     return bool(roles & SEE_ALL_ROLES) and not is_working(item, user)
 
 
-def is_working(item: CampaignItem, user) -> bool:
+def is_working(item: CampaignItem, user: User) -> bool:
     """Does `user` hold the item's lease (expired or not) or have a draft of it?"""
     return item.lease_holder_id == user.pk or Draft.objects.filter(item=item, expert=user).exists()

@@ -143,7 +143,8 @@ def backend_class(name: str) -> type[InferenceBackend]:
         known = ", ".join(sorted(BACKENDS))
         raise BackendError("unknown_backend", f"{name!r} (known: {known})") from None
     module_name, class_name = target.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    cls: type[InferenceBackend] = getattr(importlib.import_module(module_name), class_name)
+    return cls
 
 
 def get_backend(name: str, model: str, **options: Any) -> InferenceBackend:

@@ -79,7 +79,7 @@ class OpenAIBackend(InferenceBackend):
 
     def backoff_s(self, attempt: int, retry_after: str | None = None) -> float:
         """Seconds to wait before retry number `attempt + 1` (never above the cap)."""
-        wait = self.backoff_base_s * 2**attempt
+        wait: float = self.backoff_base_s * 2**attempt
         if retry_after:
             try:
                 wait = max(wait, float(retry_after))

@@ -124,9 +124,10 @@ class VLLMBackend(InferenceBackend):
         tokenizer = engine.get_tokenizer()
         if inspect.isawaitable(tokenizer):  # a coroutine in vLLM before 0.11, plain after
             tokenizer = await tokenizer
-        return tokenizer.apply_chat_template(
+        prompt: str = tokenizer.apply_chat_template(
             list(request.prompt), tokenize=False, add_generation_prompt=True
         )
+        return prompt
 
     @staticmethod
     async def _final(engine: Any, prompt: str, params: Any, request_id: str) -> Any:

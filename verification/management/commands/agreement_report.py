@@ -7,6 +7,7 @@ and API use, so all three agree.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -44,7 +45,7 @@ class Command(BaseCommand):
             help="also report per value of this key (repeatable; --json reports all)",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         campaign = None
         if options["campaign"]:
             campaign = Campaign.objects.filter(name=options["campaign"]).first()
@@ -67,7 +68,7 @@ class Command(BaseCommand):
         for comparison in report["comparisons"].values():
             self._comparison(comparison)
 
-    def _comparison(self, comparison: dict) -> None:
+    def _comparison(self, comparison: dict[str, Any]) -> None:
         overall = comparison["overall"]
         self.stdout.write("")
         self.stdout.write(
@@ -97,7 +98,7 @@ class Command(BaseCommand):
                 )
 
 
-def _estimate(estimate: dict) -> str:
+def _estimate(estimate: dict[str, Any]) -> str:
     if estimate["value"] is None:
         return "undefined"
     text = f"{estimate['value']:.3f}"

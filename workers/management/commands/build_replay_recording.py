@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -18,6 +19,6 @@ class Command(BaseCommand):
         parser.add_argument("--corpus", type=Path, default=base / CORPUS)
         parser.add_argument("--output", type=Path, default=base / RECORDING)
 
-    def handle(self, *args, corpus: Path, output: Path, **options) -> None:
+    def handle(self, *args: Any, corpus: Path, output: Path, **options: Any) -> None:
         count = write_recording(corpus, output)
         self.stdout.write(f"{count} recorded verify samples written to {output}")
