@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from annotate.models import Campaign, CampaignItem, Draft, Grade, Membership, Role
+from annotate.models import Campaign, CampaignItem, Draft, Grade, ImportJob, Membership, Role
 from annotate.work.kinds import WorkKind, kind_of
 
 NO_CAMPAIGN = "This campaign does not exist, or you are not a member of it."
@@ -23,12 +23,24 @@ NO_GRADE = "This grade does not exist, or it is not yours to see."
 NOT_ASSIGNED_ITEM = "This item is not assigned to you."
 NOT_ASSIGNED = {Campaign.Kind.GRADE_PROOFS: "This proof is not assigned to you."}
 
+ALREADY_DONE_ITEM = "You already worked on this item; it cannot be skipped."
+ALREADY_DONE = {
+    Campaign.Kind.GRADE_PROOFS: "You already graded this proof; it cannot be skipped.",
+    Campaign.Kind.REVIEW_ANALYSES: "You already reviewed this analysis; it cannot be skipped.",
+}
+IMPORT_ROLES = [Role.OWNER]
+
 # Roles that see every expert's committed work in a campaign (and its history).
 SEE_ALL_WORK = {Role.OWNER, Role.ADJUDICATOR}
 # What the work page shows of the expert's own committed work, read with it.
 OWN_WORK_PREFETCH = {
     Campaign.Kind.GRADE_PROOFS: ("issues",),
     Campaign.Kind.REVIEW_ANALYSES: ("verdicts",),
+}
+# What the page of a piece of committed work shows with it.
+WORK_RELATED = {
+    Campaign.Kind.GRADE_PROOFS: ("proof__problem", "grader"),
+    Campaign.Kind.REVIEW_ANALYSES: ("item__proof__problem", "analysis", "reviewer"),
 }
 
 
@@ -242,3 +254,89 @@ def get_work_item(
     if own is None and not holder and not Draft.objects.filter(item=item, expert=user).exists():
         raise PermissionDenied(NOT_ASSIGNED.get(work.campaign_kind, NOT_ASSIGNED_ITEM))
     return item, own, roles
+
+
+def get_skippable_item(
+    user, campaign_id: int, item_id: int, kind: str | None = None
+) -> tuple[CampaignItem, set[str]]:
+    """Return (item, roles) for skipping it, page and API alike: the rule of
+    `get_work_item`, and not an item the user already committed work on (PermissionDenied:
+    a skip would hide their work from the queue's count of it)."""
+    item, own, roles = get_work_item(user, campaign_id, item_id, kind)
+    if own is not None:
+        raise PermissionDenied(ALREADY_DONE.get(item.campaign.kind, ALREADY_DONE_ITEM))
+    return item, roles
+
+
+def get_item_to_view(
+    user, campaign_id: int, item_id: int, kind: str | None = None
+) -> tuple[CampaignItem, set[str]]:
+    """Return (item, roles) for reading an item (the item page, the API's item): every
+    member of the campaign (else 404); what of other experts' work they see is for the blind
+    rules (`annotate.work.visibility`) to say. `kind` as in `get_work_item`."""
+    item, roles = get_item_for_member(user, campaign_id, item_id)
+    if kind is not None:
+        _work_kind(item.campaign, kind)
+    return item, roles
+
+
+def get_committed_work(user, campaign_id: int, work_id: int, kind: str) -> tuple[Any, set[str]]:
+    """Return (a piece of committed work of the campaign: a grade, a review; the user's
+    roles) for its page and its history: its expert and the campaign's owners and
+    adjudicators see it; to any other member it does not exist (404), like work of another
+    campaign."""
+    campaign, roles = get_campaign_for_member(user, campaign_id)
+    work = _work_kind(campaign, kind)
+    related = WORK_RELATED.get(work.campaign_kind, ())
+    found = work.model.objects.select_related(*related).filter(pk=work_id, campaign=campaign)
+    record = found.first()
+    if record is not None:
+        record.campaign = campaign  # read already, with the roles
+    if record is None or not _may_see_work(user, roles, work.expert_id(record), work.expert_role):
+        raise Http404(f"This {work.noun} is not part of the campaign, or it is not yours to see.")
+    return record, roles
+
+
+def get_grade_to_edit(user, grade_id: int) -> tuple[Grade, set[str]]:
+    """Return (grade, roles) for an edit: only its grader (PermissionDenied for the others
+    who may read it; 404 for everyone else, as `get_grade_for_member`)."""
+    grade, roles = get_grade_for_member(user, grade_id)
+    if grade.grader_id != user.pk:
+        raise PermissionDenied("Only the grader can edit a grade.")
+    return grade, roles
+
+
+# --- imports ----------------------------------------------------------------------------------
+
+
+def get_import_job(user, campaign_id: int, job_id: int) -> tuple[ImportJob, Campaign]:
+    """Return (an import job of the campaign with its uploader, the campaign): the campaign's
+    owners only (PermissionDenied for other members, 404 for outsiders and for a job of
+    another campaign)."""
+    campaign, _ = get_campaign_for_member(user, campaign_id, IMPORT_ROLES)
+    try:
+        job = campaign.import_jobs.select_related("uploaded_by").get(pk=job_id)
+    except ImportJob.DoesNotExist:
+        raise Http404("This import is not part of the campaign.") from None
+    return job, campaign
+
+
+# --- making campaigns -------------------------------------------------------------------------
+
+MAY_NOT_CREATE = "Only staff and the owners of a campaign can create campaigns."
+
+
+def campaigns_owned_by(user):
+    """The campaigns the user owns (staff: every campaign), as a queryset."""
+    if not user.is_authenticated:
+        return Campaign.objects.none()
+    if user.is_staff:
+        return Campaign.objects.all()
+    return Campaign.objects.filter(memberships__user=user, memberships__role=Role.OWNER)
+
+
+def require_campaign_creator(user) -> None:
+    """Who may create a campaign: staff, and whoever owns one already (PermissionDenied for
+    anyone else: graders and reviewers work in campaigns, they do not make them)."""
+    if not user.is_authenticated or not campaigns_owned_by(user).exists():
+        raise PermissionDenied(MAY_NOT_CREATE)

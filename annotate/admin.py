@@ -1,8 +1,50 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
-from annotate.models import Campaign, CampaignItem, Grade, GradeIssue, Membership, Problem, Proof
+from annotate.models import (
+    Campaign,
+    CampaignItem,
+    ClaimVerdict,
+    Grade,
+    GradeHistory,
+    GradeIssue,
+    Membership,
+    Problem,
+    Proof,
+    Review,
+    ReviewHistory,
+)
+
+
+class CommittedWorkAdmin(admin.ModelAdmin):
+    """Committed expert work and its history are only shown here: an edit must bump the
+    version and write a history row (annotate/work/commit.py), which the admin's save does
+    not, and a grade is added or deleted only by grading or an import."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Problem)
@@ -40,14 +82,43 @@ class CampaignItemAdmin(admin.ModelAdmin):
     raw_id_fields = ["proof"]
 
 
-class GradeIssueInline(admin.TabularInline):
+class GradeIssueInline(ReadOnlyInline):
     model = GradeIssue
-    extra = 0
 
 
 @admin.register(Grade)
-class GradeAdmin(admin.ModelAdmin):
+class GradeAdmin(CommittedWorkAdmin):
     list_display = ["id", "proof", "origin", "campaign", "grader", "external_grader", "score"]
     list_filter = ["origin", "score"]
     raw_id_fields = ["proof", "grader"]
     inlines = [GradeIssueInline]
+
+
+@admin.register(GradeHistory)
+class GradeHistoryAdmin(CommittedWorkAdmin):
+    list_display = ["grade", "version", "changed_by", "changed_at", "old_score", "new_score"]
+    raw_id_fields = ["grade"]
+
+
+class ClaimVerdictInline(ReadOnlyInline):
+    model = ClaimVerdict
+
+
+@admin.register(Review)
+class ReviewAdmin(CommittedWorkAdmin):
+    list_display = ["id", "campaign", "analysis", "reviewer", "score", "version"]
+    list_filter = ["score"]
+    raw_id_fields = ["item", "analysis", "reviewer"]
+    inlines = [ClaimVerdictInline]
+
+
+@admin.register(ClaimVerdict)
+class ClaimVerdictAdmin(CommittedWorkAdmin):
+    list_display = ["id", "review", "claim", "verdict"]
+    raw_id_fields = ["review", "claim"]
+
+
+@admin.register(ReviewHistory)
+class ReviewHistoryAdmin(CommittedWorkAdmin):
+    list_display = ["review", "version", "changed_by", "changed_at"]
+    raw_id_fields = ["review"]

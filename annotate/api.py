@@ -6,17 +6,19 @@ whose body names the field (`{"score": ["The score must be 0, 0.5 or 1."]}`) and
 is written; a stale edit or a lost lease is a 409.
 
     POST   /api/campaigns/<id>/claim/                      next item for me (or null)
-    GET    /api/campaigns/<id>/items/<item>/               the item as a grader sees it
+    GET    /api/campaigns/<id>/items/<item>/               the item as a member sees it
     PUT    /api/campaigns/<id>/items/<item>/draft/         autosave (newest `revision` wins)
     POST   /api/campaigns/<id>/items/<item>/grade/         submit (idempotent by submission_key)
-    POST   /api/campaigns/<id>/items/<item>/skip/          skip with a reason
+    POST   /api/campaigns/<id>/items/<item>/skip/          skip with a reason (not once graded)
     POST   /api/campaigns/<id>/items/<item>/lease/         renew my lease
     DELETE /api/campaigns/<id>/items/<item>/lease/         give the item back
     GET    /api/campaigns/<id>/progress/                   owners
     GET    /api/grades/<id>/                               the grader, owners, adjudicators
     PATCH  /api/grades/<id>/                               the grader, with the `version` seen
                                                            (changing nothing keeps the version)
-    GET    /api/grades/<id>/history/                       owners
+    GET    /api/grades/<id>/history/                       the grader, owners, adjudicators
+
+Who may do what is annotate/access.py's, the same rule as the grading pages' for each action.
 """
 
 from __future__ import annotations
@@ -32,15 +34,22 @@ from rest_framework.response import Response
 
 from annotate import flags, grading, inputs
 from annotate import progress as progress_stats
-from annotate.access import get_campaign_for_member, get_grade_for_member, get_item_for_member
+from annotate.access import (
+    get_campaign_for_member,
+    get_expert_item,
+    get_grade_for_member,
+    get_grade_to_edit,
+    get_item_to_view,
+    get_skippable_item,
+    get_work_campaign,
+)
 from annotate.issues import issue_snapshot
-from annotate.models import CampaignItem, Draft, Grade, Role
+from annotate.models import Campaign, CampaignItem, Draft, Grade, Role
 from annotate.others import others_for
 from annotate.work import drafts, errors, visibility
 from annotate.work import queue as work_queue
 
-GRADING_ROLES = {Role.GRADER}
-VIEWING_ROLES = {Role.GRADER, Role.OWNER, Role.ADJUDICATOR}
+GRADING = Campaign.Kind.GRADE_PROOFS
 OWNER_ROLES = {Role.OWNER}
 REFERENCE_NOTE = "The reference solution may itself contain mistakes."
 
@@ -164,7 +173,7 @@ def item_json(item: CampaignItem, user, roles: set[str]) -> dict[str, Any]:
 
 @api_view(["POST"])
 def claim(request: Request, campaign_id: int) -> Response:
-    campaign, _ = get_campaign_for_member(request.user, campaign_id, GRADING_ROLES)
+    campaign, _ = get_work_campaign(request.user, campaign_id, GRADING)
     try:
         item = work_queue.claim_next_item(campaign, request.user)
     except inputs.InputError as exc:
@@ -186,13 +195,14 @@ def claim(request: Request, campaign_id: int) -> Response:
 
 @api_view(["GET"])
 def item_detail(request: Request, campaign_id: int, item_id: int) -> Response:
-    item, roles = get_item_for_member(request.user, campaign_id, item_id, VIEWING_ROLES)
+    item, roles = get_item_to_view(request.user, campaign_id, item_id, GRADING)
     return Response(item_json(item, request.user, roles))
 
 
 @api_view(["PUT"])
 def draft(request: Request, campaign_id: int, item_id: int) -> Response:
-    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
+    # Whether the item is the grader's to work on is the domain's to say (409), under its lock.
+    item, _ = get_expert_item(request.user, campaign_id, item_id, GRADING)
     data = _body(request)
     try:
         saved = grading.save_draft(
@@ -217,7 +227,7 @@ def draft(request: Request, campaign_id: int, item_id: int) -> Response:
 
 @api_view(["POST"])
 def submit(request: Request, campaign_id: int, item_id: int) -> Response:
-    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
+    item, _ = get_expert_item(request.user, campaign_id, item_id, GRADING)
     data = _body(request)
     try:
         grade, created = grading.submit_grade(
@@ -240,7 +250,7 @@ def submit(request: Request, campaign_id: int, item_id: int) -> Response:
 
 @api_view(["POST"])
 def skip(request: Request, campaign_id: int, item_id: int) -> Response:
-    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
+    item, _ = get_skippable_item(request.user, campaign_id, item_id, GRADING)
     data = _body(request)
     try:
         made = work_queue.skip_item(
@@ -256,7 +266,7 @@ def skip(request: Request, campaign_id: int, item_id: int) -> Response:
 
 @api_view(["POST", "DELETE"])
 def lease(request: Request, campaign_id: int, item_id: int) -> Response:
-    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADING_ROLES)
+    item, _ = get_expert_item(request.user, campaign_id, item_id, GRADING)
     if request.method == "DELETE":
         work_queue.release_lease(item, request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -273,13 +283,10 @@ def progress(request: Request, campaign_id: int) -> Response:
 
 @api_view(["GET", "PATCH"])
 def grade_detail(request: Request, grade_id: int) -> Response:
-    grade, _ = get_grade_for_member(request.user, grade_id)
     if request.method == "GET":
+        grade, _ = get_grade_for_member(request.user, grade_id)
         return Response(grade_json(grade))
-    if grade.grader_id != request.user.pk:
-        return Response(
-            {"detail": "Only the grader can edit a grade."}, status=status.HTTP_403_FORBIDDEN
-        )
+    grade, _ = get_grade_to_edit(request.user, grade_id)
     data = _body(request)
     # PATCH: what is left out keeps its current value.
     if "issues" in data:
@@ -304,7 +311,7 @@ def grade_detail(request: Request, grade_id: int) -> Response:
 
 @api_view(["GET"])
 def grade_history(request: Request, grade_id: int) -> Response:
-    grade, _ = get_grade_for_member(request.user, grade_id, OWNER_ROLES)
+    grade, _ = get_grade_for_member(request.user, grade_id)
     rows = grade.history.select_related("changed_by").order_by("version")
     return Response(
         {

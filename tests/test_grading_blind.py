@@ -140,9 +140,15 @@ def test_another_graders_grade_cannot_be_fetched_by_id(client, expert, scored_it
     assert client.get(f"/api/grades/{theirs.pk}/history/").status_code == 404
 
 
-def test_reviewers_do_not_see_grading_items(client, reviewer, scored_item):
+def test_reviewers_see_a_grading_item_blind(client, reviewer, scored_item):
+    """Every member may read an item (the item page's rule, annotate/access.py); a reviewer
+    of a grading campaign neither grades nor sees grades in a blind one."""
     client.force_login(reviewer)
-    assert detail(client, scored_item).status_code == 403
+    response = detail(client, scored_item)
+    assert response.status_code == 200
+    assert response.json()["can_see_others"] is False
+    for secret in SECRETS:
+        assert secret not in response.content.decode()
 
 
 def test_agreement_is_not_a_disagreement(campaign, proof, expert, expert2):

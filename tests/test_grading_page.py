@@ -944,13 +944,15 @@ def test_owner_sees_the_history_of_a_grade(client, owner, expert, leased):
     assert "1 → <strong>0</strong>" in html and "second" in html and "first" in html
 
 
-def test_grade_history_is_for_owners(client, expert, outsider, leased):
+def test_grade_history_is_for_its_grader_and_owners(client, expert, expert2, outsider, leased):
+    """(The full who-may matrix is in tests/test_access.py.)"""
     grade = commit(leased, expert)
     path = reverse("grade_history", args=[leased.campaign_id, grade.pk])
     client.force_login(expert)
-    assert client.get(path).status_code == 403
-    client.force_login(outsider)
-    assert client.get(path).status_code == 404
+    assert client.get(path).status_code == 200
+    for other in (expert2, outsider):  # another grader: it is not theirs to see
+        client.force_login(other)
+        assert client.get(path).status_code == 404
 
 
 # --- query counts: independent of campaign size ------------------------------------------

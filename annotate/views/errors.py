@@ -21,7 +21,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.log import log_response
 
-from annotate.models import Campaign, Membership
+from annotate.access import roles_in
+from annotate.models import Campaign
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def way_back(request: HttpRequest) -> tuple[str, str] | None:
     campaign = Campaign.objects.filter(pk=campaign_id).only("name").first()
     if campaign is None:
         return None
-    if not user.is_staff and not Membership.objects.filter(campaign=campaign, user=user).exists():
+    if not roles_in(user, campaign):
         return None
     if request.path == reverse("campaign_detail", args=[campaign.pk]):
         return None

@@ -20,10 +20,9 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -31,13 +30,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate import flags, grading, inputs, progress
-from annotate.access import get_campaign_for_member, get_item_for_member
+from annotate.access import (
+    get_committed_work,
+    get_expert_item,
+    get_skippable_item,
+    get_work_campaign,
+    get_work_item,
+)
 from annotate.models import (
     Campaign,
     CampaignItem,
     Grade,
     GradeIssue,
-    Role,
     Skip,
 )
 from annotate.others import others_for
@@ -45,7 +49,6 @@ from annotate.work import drafts, errors, visibility
 from annotate.work import queue as work_queue
 
 GRADES_PER_PAGE = 50
-GRADER_ROLES = [Role.GRADER]
 # (value, key, hint) of the score buttons.
 SCORE_BUTTONS = [
     ("0", "0", "fatal error, severe omission, or not a proof of this problem"),
@@ -56,47 +59,12 @@ SCORE_BUTTONS = [
 
 # -- access ----------------------------------------------------------------------------------
 
+GRADING = Campaign.Kind.GRADE_PROOFS
+
 
 def _grading_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
-    campaign, _ = get_campaign_for_member(request.user, campaign_id, GRADER_ROLES)
-    if campaign.kind != Campaign.Kind.GRADE_PROOFS:
-        raise Http404("This campaign does not grade proofs.")
+    campaign, _ = get_work_campaign(request.user, campaign_id, GRADING)
     return campaign
-
-
-def _item_for_grader(
-    request: HttpRequest, campaign_id: int, item_id: int
-) -> tuple[CampaignItem, Grade | None, set[str]]:
-    """The item and the grader's own committed grade on it, if any.
-
-    Only the grader holding the item's lease (grading it now), a grader with a draft of it
-    (their lease lapsed), or a grader who already graded it (editing) may open it; any
-    other member gets PermissionDenied.
-    """
-    item, roles = _grading_item(request, campaign_id, item_id)
-    return item, _own_grade_if_allowed(item, request.user), roles
-
-
-def _grading_item(
-    request: HttpRequest, campaign_id: int, item_id: int
-) -> tuple[CampaignItem, set[str]]:
-    item, roles = get_item_for_member(request.user, campaign_id, item_id, GRADER_ROLES)
-    if item.campaign.kind != Campaign.Kind.GRADE_PROOFS:
-        raise Http404("This campaign does not grade proofs.")
-    return item, roles
-
-
-def _own_grade_if_allowed(item: CampaignItem, user) -> Grade | None:
-    own_grade = grading.own_grade(item, user)
-    if (
-        own_grade is None
-        and item.lease_holder_id != user.pk
-        # A grader whose lease lapsed and was taken meanwhile may still finish their draft
-        # (the domain accepts that submission; see `grading.submit_grade`).
-        and drafts.get_draft(item, user) is None
-    ):
-        raise PermissionDenied("This proof is not assigned to you.")
-    return own_grade
 
 
 # -- form parsing ----------------------------------------------------------------------------
@@ -280,7 +248,7 @@ def _page_context(
 # the form as it was before (whose Enter would submit it again).
 @never_cache
 def grading_page(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
-    item, own_grade, roles = _item_for_grader(request, campaign_id, item_id)
+    item, own_grade, roles = get_work_item(request.user, campaign_id, item_id, GRADING)
     return render(request, "annotate/grading.html", _page_context(request, item, own_grade, roles))
 
 
@@ -292,10 +260,9 @@ def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResp
     The lease holder goes straight to the domain, which checks under the item's lock that
     they have not graded it (autosave is the most frequent request: every query counts);
     anyone else passes the page's access rule first."""
-    item, _ = _grading_item(request, campaign_id, item_id)
-    own_grade = None
-    if item.lease_holder_id != request.user.pk:
-        own_grade = _own_grade_if_allowed(item, request.user)
+    item, own_grade, _ = get_work_item(
+        request.user, campaign_id, item_id, GRADING, read_holder_work=False
+    )
     if own_grade is not None:
         # Edits of a committed grade are saved explicitly, never as a draft.
         return _draft_status(
@@ -344,7 +311,7 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
     it made). An edit names the version the editor saw; a stale one answers 409, overwrites
     nothing and keeps the editor's input on the page.
     """
-    item, own_grade, roles = _item_for_grader(request, campaign_id, item_id)
+    item, own_grade, roles = get_work_item(request.user, campaign_id, item_id, GRADING)
     posted: dict[str, Any] = {
         "score": score_text_or_blank(request.POST.get("score")),
         "comment": request.POST.get("comment", ""),
@@ -435,9 +402,7 @@ def _rerender(
 @login_required
 def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     """Give the item back with a reason, then go straight to the next one."""
-    item, own_grade, roles = _item_for_grader(request, campaign_id, item_id)
-    if own_grade is not None:
-        raise PermissionDenied("You already graded this proof; it cannot be skipped.")
+    item, roles = get_skippable_item(request.user, campaign_id, item_id, GRADING)
     reason = request.POST.get("reason", "")
     if reason not in Skip.Reason.values:
         context = _page_context(request, item, None, roles, error="Choose a reason for skipping.")
@@ -463,8 +428,8 @@ def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
 @login_required
 def lease(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     """Heartbeat while the page is open: renew the lease, answer with the banner (if any)."""
-    # Not `_item_for_grader`: a grader who lost the lease gets the banner, not a 403.
-    item, _ = get_item_for_member(request.user, campaign_id, item_id, GRADER_ROLES)
+    # Not `get_work_item`: a grader who lost the lease gets the banner, not a 403.
+    item, _ = get_expert_item(request.user, campaign_id, item_id, GRADING)
     own_grade = grading.own_grade(item, request.user)
     held = own_grade is not None or work_queue.renew_lease(item, request.user)
     context = {
@@ -521,16 +486,10 @@ def my_grades(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def grade_history(request: HttpRequest, campaign_id: int, grade_id: int) -> HttpResponse:
-    """Owners: every change to one grade (who, when, old and new score, comment, issues)."""
-    campaign, _ = get_campaign_for_member(request.user, campaign_id, [Role.OWNER])
-    try:
-        grade = (
-            Grade.objects.for_campaign(campaign)
-            .select_related("proof__problem", "grader")
-            .get(pk=grade_id)
-        )
-    except Grade.DoesNotExist:
-        raise Http404("This grade is not part of the campaign.") from None
+    """Every change to one grade (who, when, old and new score, comment, issues): for its
+    grader and the campaign's owners and adjudicators."""
+    grade, _ = get_committed_work(request.user, campaign_id, grade_id, GRADING)
+    campaign = grade.campaign
     history = [
         {
             "row": h,

@@ -8,13 +8,13 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from annotate.access import get_campaign_for_member
+from annotate.access import IMPORT_ROLES, get_campaign_for_member, get_import_job
 from annotate.importers.forms import ImportUploadForm
-from annotate.models import ImportJob, Role
+from annotate.models import ImportJob
 from workers.tasks import run_import_job
 
 RECENT_JOBS = 20
@@ -25,7 +25,7 @@ MULTIPART_SLACK = 64 * 1024
 @require_http_methods(["GET", "POST"])
 @login_required
 def upload(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign, _ = get_campaign_for_member(request.user, campaign_id, roles=[Role.OWNER])
+    campaign, _ = get_campaign_for_member(request.user, campaign_id, IMPORT_ROLES)
     form = ImportUploadForm()
     status, too_large = 200, False
     if request.method == "POST" and _body_too_large(request):
@@ -66,11 +66,7 @@ def _body_too_large(request: HttpRequest) -> bool:
 @require_GET
 @login_required
 def job_detail(request: HttpRequest, campaign_id: int, job_id: int) -> HttpResponse:
-    campaign, _ = get_campaign_for_member(request.user, campaign_id, roles=[Role.OWNER])
-    try:
-        job = campaign.import_jobs.select_related("uploaded_by").get(pk=job_id)
-    except ImportJob.DoesNotExist:
-        raise Http404("This import is not part of the campaign.") from None
+    job, campaign = get_import_job(request.user, campaign_id, job_id)
     template = "annotate/import_job.html"
     if request.htmx:
         template += "#job-status"

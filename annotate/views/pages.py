@@ -21,7 +21,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from annotate import flags, progress
-from annotate.access import campaigns_for, get_campaign_for_member, get_item_for_member
+from annotate.access import campaigns_for, get_campaign_for_member, get_item_to_view
 from annotate.models import CampaignItem, Grade, Role, Skip
 from annotate.others import others_for
 from annotate.views.grading import duration_text, score_text
@@ -85,7 +85,7 @@ def item_detail(request: HttpRequest, campaign_id: int, item_id: int) -> HttpRes
     Grades follow the grading page's blind rule (`visibility.can_see_others`): an owner who is
     grading this proof themselves sees no other grade until theirs is in.
     """
-    item, roles = get_item_for_member(request.user, campaign_id, item_id)
+    item, roles = get_item_to_view(request.user, campaign_id, item_id)
     campaign = item.campaign
     problem = item.proof.problem
     is_owner = Role.OWNER in roles
