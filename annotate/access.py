@@ -340,3 +340,24 @@ def require_campaign_creator(user) -> None:
     anyone else: graders and reviewers work in campaigns, they do not make them)."""
     if not user.is_authenticated or not campaigns_owned_by(user).exists():
         raise PermissionDenied(MAY_NOT_CREATE)
+
+
+# --- making campaigns -------------------------------------------------------------------------
+
+MAY_NOT_CREATE = "Only staff and the owners of a campaign can create campaigns."
+
+
+def campaigns_owned_by(user):
+    """The campaigns the user owns (staff: every campaign), as a queryset."""
+    if not user.is_authenticated:
+        return Campaign.objects.none()
+    if user.is_staff:
+        return Campaign.objects.all()
+    return Campaign.objects.filter(memberships__user=user, memberships__role=Role.OWNER)
+
+
+def require_campaign_creator(user) -> None:
+    """Who may create a campaign: staff, and whoever owns one already (PermissionDenied for
+    anyone else: graders and reviewers work in campaigns, they do not make them)."""
+    if not user.is_authenticated or not campaigns_owned_by(user).exists():
+        raise PermissionDenied(MAY_NOT_CREATE)

@@ -1,14 +1,20 @@
-"""The demo data set behind `make run`: real DeepSeekMath-V2 proofs, ready to grade.
+"""The demo data set behind `make run`: real DeepSeekMath-V2 proofs, ready to grade, and
+real verifier analyses, ready to review.
 
 Imports the IMO-ProofBench problems and the five DeepSeekMath-V2 proof files shipped in
 data/ (see data/NOTICE.md), puts the 84 proofs in one blind grading campaign with two
-experts per proof, and gives four demo people a role in it. Running it again imports
-nothing new; it gives the demo people fresh random passwords, so that whoever runs it
-always gets logins that work (no password is stored anywhere in the repository).
+experts per proof, and gives four demo people a role in it. It also imports a few problems
+of the Open Proof Corpus sample (data/open_proof_corpus/NOTICE.md: model proofs, each with
+the corpus judge's analysis and its claimed issues) and makes a review campaign of those
+analyses (`annotate.campaigns.create_review_campaign`), owned by the demo owner and
+reviewed by the demo reviewer. Running it again imports nothing new; it gives the demo
+people fresh random passwords, so that whoever runs it always gets logins that work (no
+password is stored anywhere in the repository).
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +23,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from annotate.campaigns import create_review_campaign
 from annotate.importers import ImportResult, import_path
+from annotate.importers.opc import JUDGE_MODEL
+from annotate.inputs import InputError
 from annotate.models import Campaign, Membership, Role
 
 CAMPAIGN_NAME = "Demo: DeepSeekMath-V2 proofs"
@@ -32,6 +41,19 @@ DEEPSEEK_FILES = [
         "IMO-ProofBench-Advanced.jsonl",
     )
 ]
+# A slice of the Open Proof Corpus: four problems, five judged proofs each (one problem
+# whose judge claims no issue at all, so the demo shows that case too).
+OPC_FILES = [
+    Path("open_proof_corpus") / name
+    for name in (
+        "USAMO/2002_1.json",
+        "USAMO/2011_6.json",
+        "USAMO/1997_5.json",
+        "BMOSL/2021_12.json",
+    )
+]
+REVIEW_CAMPAIGN_NAME = "Demo: review the Open Proof Corpus judge"
+REVIEW_PEOPLE = [("owner", Role.OWNER), ("reviewer", Role.REVIEWER)]
 PEOPLE = [
     ("owner", Role.OWNER),
     ("grader1", Role.GRADER),
@@ -50,6 +72,20 @@ neither the other expert's grade nor the model's scores until you commit yours.
 """
 
 
+REVIEW_INSTRUCTIONS = """\
+Each analysis is the Open Proof Corpus judge's verdict on one model proof. Judge every
+issue it claims: **real**, **not real** or **unsure**, with a note when it helps. Then rate
+the analysis:
+
+- **0**: every claimed defect is unreasonable;
+- **0.5**: some claims are real and some not, or all are real but the analysis misstates
+  or mis-scores them;
+- **1**: otherwise (praise in the analysis is out of scope).
+
+The rubric suggests a score from your verdicts; give another one only with a reason.
+"""
+
+
 class DemoDataError(Exception):
     pass
 
@@ -57,6 +93,7 @@ class DemoDataError(Exception):
 @dataclass
 class DemoResult:
     campaign: Campaign
+    review_campaign: Campaign
     imports: list[tuple[str, ImportResult]]
     logins: list[tuple[str, str]]
 
@@ -77,6 +114,8 @@ def load_demo(data_dir: Path | None = None) -> DemoResult:
         imports = [(PROOFBENCH_CSV.name, import_path(data_dir / PROOFBENCH_CSV, "proofbench"))]
         for path in DEEPSEEK_FILES:
             imports.append((path.name, import_path(data_dir / path, "deepseek", campaign=campaign)))
+        for path in OPC_FILES:
+            imports.append((path.name, import_path(data_dir / path, "opc")))
         for name, result in imports:
             if not result.ok:
                 raise DemoDataError(f"{name}: " + "; ".join(result.error_lines()))
@@ -89,7 +128,34 @@ def load_demo(data_dir: Path | None = None) -> DemoResult:
             user.save(update_fields=["password"])
             Membership.objects.get_or_create(campaign=campaign, user=user, role=role)
             logins.append((username, password))
+        owner = User.objects.get(username=PEOPLE[0][0])
         if campaign.created_by_id is None:
-            campaign.created_by = User.objects.get(username=PEOPLE[0][0])
+            campaign.created_by = owner
             campaign.save(update_fields=["created_by"])
-    return DemoResult(campaign, imports, logins)
+        review_campaign = _review_campaign(data_dir, owner)
+        for username, role in REVIEW_PEOPLE:
+            user = User.objects.get(username=username)
+            Membership.objects.get_or_create(campaign=review_campaign, user=user, role=role)
+    return DemoResult(campaign, review_campaign, imports, logins)
+
+
+def _review_campaign(data_dir: Path, owner) -> Campaign:
+    """The review campaign of the judge's analyses of the OPC slice (made once)."""
+    existing = Campaign.objects.filter(name=REVIEW_CAMPAIGN_NAME).first()
+    if existing is not None:
+        return existing
+    # The problems' ids as the files give them (what the importer stored).
+    problem_ids = [json.loads((data_dir / path).read_bytes())["problem_id"] for path in OPC_FILES]
+    try:
+        campaign, _ = create_review_campaign(
+            owner,
+            REVIEW_CAMPAIGN_NAME,
+            {"model": JUDGE_MODEL, "problem": problem_ids},
+            overlap=1,
+            blind=True,
+            instructions=REVIEW_INSTRUCTIONS,
+            seed=2025,
+        )
+    except InputError as exc:
+        raise DemoDataError(f"review campaign: {exc.field}: {exc}") from None
+    return campaign

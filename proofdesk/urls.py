@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from annotate.views import errors, grading, health, imports, pages
+from annotate.views import campaigns, errors, grading, health, imports, pages
 
 # Error pages in the site's layout, with the reason (annotate/views/errors.py).
 handler400 = errors.bad_request
@@ -71,5 +71,7 @@ urlpatterns = [
         imports.job_detail,
         name="import_job",
     ),
+    # Making a review campaign from analyses chosen by filter (annotate/views/campaigns.py).
+    path("campaigns/new/review/", campaigns.new_review_campaign, name="review_campaign_new"),
     path("admin/", admin.site.urls),
 ]

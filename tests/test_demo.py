@@ -7,10 +7,14 @@ import re
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.db.models import F
 
-from annotate.demo import CAMPAIGN_NAME
-from annotate.models import Campaign, Membership, Problem, Proof
+from annotate.demo import CAMPAIGN_NAME, REVIEW_CAMPAIGN_NAME
+from annotate.importers.opc import JUDGE_MODEL
+from annotate.models import Campaign, CampaignItem, Membership, Problem, Proof
+from annotate.work import queue
 from tests.import_support import row_counts
+from verification.models import Analysis, Claim
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +30,9 @@ def test_the_demo_has_84_proofs_in_a_blind_campaign_and_working_logins(capsys):
 
     campaign = Campaign.objects.get(name=CAMPAIGN_NAME)
     assert (campaign.kind, campaign.overlap, campaign.blind) == ("grade", 2, True)
-    assert campaign.items.count() == 84 == Proof.objects.count()
-    assert Problem.objects.count() == 84
+    assert campaign.items.count() == 84
+    assert Proof.objects.count() == 84 + 20  # and the Open Proof Corpus slice
+    assert Problem.objects.count() == 84 + 4
     assert sorted(
         Membership.objects.filter(campaign=campaign).values_list("user__username", "role")
     ) == [
@@ -47,7 +52,31 @@ def test_running_the_demo_again_adds_nothing_and_prints_new_working_logins(capsy
     second = run_load_demo(capsys)
 
     assert row_counts() == before
-    assert Membership.objects.count() == 4
+    assert Membership.objects.count() == 4 + 2
     assert all(first[name] != second[name] for name in first)
     assert authenticate(username="grader1", password=second["grader1"]) is not None
     assert authenticate(username="grader1", password=first["grader1"]) is None
+
+
+def test_the_demo_has_a_review_campaign_of_the_judges_analyses_for_the_reviewer(capsys):
+    logins = run_load_demo(capsys)
+
+    review = Campaign.objects.get(name=REVIEW_CAMPAIGN_NAME)
+    assert (review.kind, review.overlap, review.blind) == ("review", 1, True)
+    # Four Open Proof Corpus problems, five judged proofs each, every claim anchored.
+    analyses = Analysis.objects.filter(model=JUDGE_MODEL)
+    assert analyses.count() == 20
+    assert Claim.objects.filter(analysis__in=analyses).count() == 18
+    assert sorted(review.items.values_list("analysis_id", flat=True)) == sorted(
+        analyses.values_list("pk", flat=True)
+    )
+    assert not review.items.exclude(proof_id=F("analysis__proof_id")).exists()
+    assert sorted(review.memberships.values_list("user__username", "role")) == [
+        ("owner", "owner"),
+        ("reviewer", "reviewer"),
+    ]
+    assert review.created_by.username == "owner"
+    # The demo reviewer's queue hands out an analysis to review, with a password that works.
+    reviewer = authenticate(username="reviewer", password=logins["reviewer"])
+    item = queue.claim_next_item(review, reviewer)
+    assert isinstance(item, CampaignItem) and item.analysis_id is not None

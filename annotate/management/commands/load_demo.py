@@ -8,7 +8,7 @@ from annotate.demo import DemoDataError, load_demo
 
 
 class Command(BaseCommand):
-    help = "Load the demo problems, proofs, campaign and people; print fresh logins."
+    help = "Load the demo problems, proofs, analyses, campaigns and people; print fresh logins."
 
     def handle(self, *args, **options) -> None:
         try:
@@ -17,9 +17,12 @@ class Command(BaseCommand):
             raise CommandError(f"demo data not loaded: {exc}") from None
         proofs = demo.campaign.items.count()
         created = sum(r.counts["proofs"]["created"] for _, r in demo.imports)
+        self.stdout.write(f"Demo campaign {demo.campaign.name!r}: {proofs} proofs.")
+        review = demo.review_campaign
         self.stdout.write(
-            f"Demo campaign {demo.campaign.name!r}: {proofs} proofs ({created} new this run)."
+            f"Demo review campaign {review.name!r}: {review.items.count()} analyses to review."
         )
+        self.stdout.write(f"Proofs new in the library this run: {created}.")
         self.stdout.write("Demo logins (new passwords on every run of load_demo):")
         for username, password in demo.logins:
             self.stdout.write(f"  {username} / {password}")
