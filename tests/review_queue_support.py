@@ -149,7 +149,9 @@ def race_reviewers(campaign: Campaign, reviewers: list, *, timeout: float = 300)
                 with lock:
                     other = holders.get(item.pk)
                     if other is not None:
-                        race.violations.append(f"item {item.pk} leased to {other} and {reviewer.pk}")
+                        race.violations.append(
+                            f"item {item.pk} leased to {other} and {reviewer.pk}"
+                        )
                     holders[item.pk] = reviewer.pk
                     race.reviewed[reviewer.pk].append(item.analysis_id)
                 if not queue.renew_lease(item, reviewer):
