@@ -1,9 +1,32 @@
-"""Access helpers: the one way every view, API endpoint and consumer reaches an object.
+"""Access helpers: the one place that decides who may do what, used by every page, API
+endpoint and websocket consumer alike.
 
 Each returns the object or raises Http404 (the object does not exist or the user may not
 know it exists) or PermissionDenied (a member without the needed role). Their messages are
 sentences the error pages show (annotate/views/errors.py): they never say more than the
-user may know, so a 404 reads the same for "missing" and "not yours".
+user may know, so a 404 reads the same for "missing" and "not yours". Staff count as owners
+of every campaign (`with_staff_roles`, the one place that is written).
+
+One helper per action:
+
+- a campaign's pages and its live progress (websocket): `get_campaign_for_member`, its
+  members (with the roles a page asks for);
+- a kind's queue, "next" and "my work" pages: `get_work_campaign`, the kind's experts;
+- the work page, submit, autosave: `get_work_item`, the kind's expert who holds the item's
+  lease, has a draft of it or has committed work on it;
+- skip: `get_skippable_item`, as `get_work_item`, but not once their work is in;
+- the lease heartbeat, the API's draft and submit: `get_expert_item`, the kind's experts
+  (the domain refuses an item that is not theirs with 409, under its lock);
+- reading an item (the item page, the API's item): `get_item_to_view`, every member (the
+  blind rules, annotate/work/visibility.py, say what of others' work they see);
+- a grade or review and its history: `get_grade_for_member`, `get_committed_work`, its
+  expert and the campaign's owners and adjudicators; editing a grade: `get_grade_to_edit`,
+  its grader;
+- import jobs: `get_import_job`, the campaign's owners.
+
+"The kind's experts" are members with the role of the campaign's kind of work
+(`WorkKind.expert_role`: graders grade, reviewers review); a helper given a `kind` answers
+404 for a campaign of another kind ("This campaign does not grade proofs.").
 """
 
 from __future__ import annotations
@@ -319,27 +342,6 @@ def get_import_job(user, campaign_id: int, job_id: int) -> tuple[ImportJob, Camp
     except ImportJob.DoesNotExist:
         raise Http404("This import is not part of the campaign.") from None
     return job, campaign
-
-
-# --- making campaigns -------------------------------------------------------------------------
-
-MAY_NOT_CREATE = "Only staff and the owners of a campaign can create campaigns."
-
-
-def campaigns_owned_by(user):
-    """The campaigns the user owns (staff: every campaign), as a queryset."""
-    if not user.is_authenticated:
-        return Campaign.objects.none()
-    if user.is_staff:
-        return Campaign.objects.all()
-    return Campaign.objects.filter(memberships__user=user, memberships__role=Role.OWNER)
-
-
-def require_campaign_creator(user) -> None:
-    """Who may create a campaign: staff, and whoever owns one already (PermissionDenied for
-    anyone else: graders and reviewers work in campaigns, they do not make them)."""
-    if not user.is_authenticated or not campaigns_owned_by(user).exists():
-        raise PermissionDenied(MAY_NOT_CREATE)
 
 
 # --- making campaigns -------------------------------------------------------------------------
