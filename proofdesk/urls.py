@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from annotate.views import campaigns, errors, grading, health, imports, pages
+from annotate.views import campaigns, errors, grading, health, imports, pages, review
 
 # Error pages in the site's layout, with the reason (annotate/views/errors.py).
 handler400 = errors.bad_request
@@ -61,6 +61,38 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/grade/<int:item_id>/lease/",
         grading.lease,
         name="grading_lease",
+    ),
+    # Reviewing analyses, meta-verification (annotate/views/review.py).
+    path("campaigns/<int:campaign_id>/review/", review.queue, name="review_queue"),
+    path("campaigns/<int:campaign_id>/review/next/", review.next_item, name="review_next"),
+    path(
+        "campaigns/<int:campaign_id>/review/<int:item_id>/",
+        review.review_page,
+        name="review_page",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/review/<int:item_id>/draft/",
+        review.save_draft,
+        name="review_draft",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/review/<int:item_id>/submit/",
+        review.submit,
+        name="review_submit",
+    ),
+    path("campaigns/<int:campaign_id>/review/<int:item_id>/skip/", review.skip, name="review_skip"),
+    path(
+        "campaigns/<int:campaign_id>/review/<int:item_id>/lease/", review.lease, name="review_lease"
+    ),
+    path(
+        "campaigns/<int:campaign_id>/review/<int:item_id>/claims/merge/",
+        review.merge,
+        name="review_merge",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/review/<int:item_id>/claims/<int:claim_id>/split/",
+        review.split,
+        name="review_split",
     ),
     # REST API for grading (annotate/api.py).
     path("api/", include("annotate.api")),

@@ -10,10 +10,14 @@ claim's quote in the proof with `annotate.anchoring`, guided by the source's ind
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Max
 
 from annotate.anchoring import Document
 from verification.models import Analysis, Claim
@@ -116,3 +120,171 @@ def anchor_claims(analysis: Analysis, drafts: list[ClaimDraft], proof_text: str)
 
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+# -- a reviewer's corrections: merging and splitting claims ---------------------------------
+
+log = logging.getLogger(__name__)
+
+
+class ClaimEditRefused(ValueError):
+    """A merge or split the analysis does not allow; nothing was written."""
+
+
+def merge_claims(analysis: Analysis, claim_ids: Iterable[int], by: Any) -> Claim:
+    """Merge two or more claims of `analysis` into one, where the first of them stands.
+
+    The merged claim's text is theirs in order, one paragraph each; its quote is their
+    quotes joined with " … ", which the anchoring engine matches piece by piece in order,
+    guided by the span from the first claim's anchor to the last's. Refused
+    (`ClaimEditRefused`, nothing written) when a review of the analysis is committed (its
+    verdicts name these claims), for fewer than two claims or a claim of another analysis.
+    """
+    ids = list(dict.fromkeys(claim_ids))
+    if len(ids) < 2:
+        raise ClaimEditRefused("Choose at least two claims to merge.")
+    with transaction.atomic():
+        analysis = _lock_for_edit(analysis)
+        claims = list(analysis.claims.filter(pk__in=ids).order_by("order"))
+        if len(claims) != len(ids):
+            raise ClaimEditRefused("Every claim to merge must be a claim of this analysis.")
+        first, rest = claims[0], claims[1:]
+        quotes = [c.quote.strip() for c in claims if c.quote.strip()]
+        spans = [(c.start, c.end) for c in claims if c.start is not None and c.end is not None]
+        hints = [(c.source_start, c.source_end) for c in claims if c.source_start is not None]
+        draft = ClaimDraft(
+            text="\n\n".join(c.text.strip() for c in claims if c.text.strip()),
+            quote=" … ".join(quotes),
+            category=", ".join(dict.fromkeys(c.category for c in claims if c.category))[:100],
+            location="; ".join(dict.fromkeys(c.location for c in claims if c.location)),
+            start_hint=min(s for s, _ in spans) if spans else None,
+            end_hint=max(e for _, e in spans) if spans else None,
+        )
+        merged = anchor_claims(analysis, [draft], analysis.proof.text)[0]
+        Claim.objects.filter(pk__in=[c.pk for c in rest]).delete()
+        _copy_anchored(merged, first)
+        first.source_start = min(s for s, _ in hints) if hints else None
+        first.source_end = max(e for _, e in hints) if hints else None
+        first.save()
+        _renumber(analysis, {})
+    log.info("claims %s of analysis %s merged into %s by %s", ids, analysis.pk, first.pk, by)
+    first.refresh_from_db()
+    return first
+
+
+def split_claim(
+    claim: Claim,
+    *,
+    at: int | None = None,
+    parts: list[Mapping[str, Any]] | None = None,
+    by: Any,
+) -> list[Claim]:
+    """Split a claim in two or more, in its place; returns the claims it became, in order.
+
+    Either `at`, a character offset into the claim's text: the text before and after it,
+    each a claim whose quote is the passage it quotes (a `> ` blockquote or a
+    "double-quoted" stretch, as `split_text` reads them) or else the claim's own quote; or
+    `parts`, each `{"text": ..., "quote": ...}`. Every part is anchored anew in the proof,
+    near the claim's own anchor. Refused (`ClaimEditRefused`, nothing written) when a review
+    of the analysis is committed, or for a part with neither text nor quote.
+    """
+    if (at is None) == (parts is None):
+        raise ClaimEditRefused("Say where to split the claim, or give its parts.")
+    if at is not None:
+        if isinstance(at, bool) or not isinstance(at, int):
+            raise ClaimEditRefused("The split point must be a character offset.")
+        text = claim.text
+        before, after = text[:at].strip(), text[at:].strip()
+        if not 0 < at < len(text) or not before or not after:
+            raise ClaimEditRefused("Split the claim's text between two non-blank parts.")
+        parts = [{"text": before}, {"text": after}]
+    drafts = _split_drafts(claim, parts)
+    with transaction.atomic():
+        analysis = _lock_for_edit(claim.analysis)
+        try:
+            claim = analysis.claims.get(pk=claim.pk)
+        except Claim.DoesNotExist:
+            raise ClaimEditRefused("This claim is no longer part of the analysis.") from None
+        anchored = anchor_claims(analysis, drafts, analysis.proof.text)
+        _copy_anchored(anchored[0], claim)
+        claim.save()
+        # The new parts are stored above every order in use, then placed just after the
+        # claim when all are renumbered 1, 2, ...
+        top = _max_order(analysis)
+        created = []
+        for k, part in enumerate(anchored[1:], start=1):
+            part.order = top + k
+            part.save()
+            created.append(part)
+        _renumber(analysis, {part.pk: (claim.order, k) for k, part in enumerate(created, 1)})
+    log.info("claim %s of analysis %s split in %d by %s", claim.pk, analysis.pk, len(drafts), by)
+    return list(Claim.objects.filter(pk__in=[claim.pk, *(c.pk for c in created)]).order_by("order"))
+
+
+def _split_drafts(claim: Claim, parts: list[Mapping[str, Any]]) -> list[ClaimDraft]:
+    if not isinstance(parts, list) or len(parts) < 2:
+        raise ClaimEditRefused("A claim splits into at least two parts.")
+    # Every part keeps the claim's category and location, and is looked for near its anchor.
+    near = (claim.start, claim.end) if claim.start is not None else (None, None)
+    if near[0] is None and claim.source_start is not None:
+        near = (claim.source_start, claim.source_end)
+    like = ClaimDraft("", "", claim.category, claim.location, *near)
+    drafts = []
+    for n, part in enumerate(parts, start=1):
+        if not isinstance(part, Mapping):
+            raise ClaimEditRefused(f"Part {n} must be an object with text and quote.")
+        text = _text(part.get("text"))
+        quote = _text(part.get("quote")) if "quote" in part else _quote_in(text) or claim.quote
+        if not text and not quote:
+            raise ClaimEditRefused(f"Part {n} has neither text nor quote.")
+        drafts.append(replace(like, text=text, quote=quote))
+    return drafts
+
+
+def _quote_in(text: str) -> str:
+    block = " ".join(_BLOCKQUOTE.findall(text))
+    quoted = _QUOTED.search(" ".join(text.split()))
+    return block or (quoted.group(1) if quoted else "")
+
+
+def _lock_for_edit(analysis: Analysis) -> Analysis:
+    """The analysis, locked, after checking no review of it is committed."""
+    from annotate.models import Review
+
+    locked = Analysis.objects.select_for_update().select_related("proof").get(pk=analysis.pk)
+    if Review.objects.filter(analysis=locked).exists():
+        raise ClaimEditRefused(
+            "A review of this analysis is committed: its claims can no longer be merged or split."
+        )
+    return locked
+
+
+_ANCHOR_FIELDS = (
+    "text", "quote", "category", "location", "start", "end", "exact", "prefix", "suffix",
+    "anchor_method", "anchor_score",
+)  # fmt: skip
+
+
+def _copy_anchored(source: Claim, target: Claim) -> None:
+    for name in _ANCHOR_FIELDS:
+        setattr(target, name, getattr(source, name))
+
+
+def _renumber(analysis: Analysis, inserted: dict[int, tuple[int, int]]) -> None:
+    """Number the analysis's claims 1, 2, ... in their order; `inserted` places a new claim
+    (by id) after the claim of order `anchor`, k-th of those: `{id: (anchor, k)}`."""
+    claims = list(analysis.claims.order_by("order"))
+
+    def position(claim: Claim) -> tuple[int, int]:
+        return inserted.get(claim.pk, (claim.order, 0))
+
+    claims.sort(key=position)
+    # Through orders above every one in use: no intermediate state may break the (analysis,
+    # order) unique constraint, which the database checks row by row.
+    Claim.objects.filter(analysis=analysis).update(order=F("order") + _max_order(analysis))
+    for number, claim in enumerate(claims, start=1):
+        Claim.objects.filter(pk=claim.pk).update(order=number)
+
+
+def _max_order(analysis: Analysis) -> int:
+    return analysis.claims.aggregate(top=Max("order"))["top"] or 0

@@ -1,0 +1,499 @@
+"""The review pages (meta-verification): a reviewer judges a verifier's analysis of a proof,
+claim by claim, then rates it, on the shared work machinery (docs/work.md).
+
+Views are thin: check access with `annotate.access`, read the form, call the domain
+(`annotate.review`, `annotate.work`, `verification.claims`), render. The page's script
+(static/js/review.js, on static/js/work.js and static/js/anchoring.js) adds the keyboard,
+the claims' highlights in the proof, the live rubric suggestion and autosave, on top of
+plain forms that work without it.
+
+Blind rules as for grading: other reviewers' reviews and the models' meta-assessments of
+the analysis enter the template context only once `can_see_others` allows, so they cannot
+leak into the HTML before the reviewer commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate import flags, inputs, review
+from annotate.access import get_expert_item, get_work_campaign, get_work_item
+from annotate.models import Campaign, CampaignItem, Review, Skip, Verdict
+from annotate.views.grading import SCORE_BUTTONS, score_text, score_text_or_blank
+from annotate.work import drafts, errors, visibility
+from annotate.work import queue as work_queue
+from verification.claims import ClaimEditRefused, merge_claims, split_claim
+from verification.models import Claim
+
+KIND = Campaign.Kind.REVIEW_ANALYSES
+TEMPLATE = "annotate/review.html"
+# (value, key, label) of the verdict buttons of each claim.
+VERDICT_BUTTONS = [
+    (Verdict.REAL.value, "r", "real"),
+    (Verdict.NOT_REAL.value, "f", "not real"),
+    (Verdict.UNSURE.value, "u", "unsure"),
+]
+
+
+def _item(request: HttpRequest, campaign_id: int, item_id: int) -> tuple[Any, Any, set[str]]:
+    """(item, the reviewer's own review or None, roles): the review page's access rule."""
+    return get_work_item(request.user, campaign_id, item_id, kind=KIND)
+
+
+# -- the queue -------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Where "Start reviewing" lives, and the page shown when nothing is left to review."""
+    campaign, _ = get_work_campaign(request.user, campaign_id, KIND)
+    context = {
+        "campaign": campaign,
+        "reviewed": Review.objects.filter(campaign=campaign, reviewer=request.user).count(),
+        "nothing_left": request.GET.get("empty") == "1",
+    }
+    return render(request, "annotate/review_queue.html", context)
+
+
+@require_POST
+@login_required
+def next_item(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Claim the next analysis (or the one already leased to this reviewer) and open it."""
+    campaign, _ = get_work_campaign(request.user, campaign_id, KIND)
+    return _open_next(campaign, request.user)
+
+
+def _open_next(campaign: Campaign, user, committed: int | None = None) -> HttpResponse:
+    nxt = work_queue.claim_next_item(campaign, user)
+    if nxt is None:
+        target = reverse("review_queue", args=[campaign.pk]) + "?empty=1"
+    else:
+        target = reverse("review_page", args=[campaign.pk, nxt.pk])
+    if committed is not None:
+        target += ("&" if "?" in target else "?") + f"committed={committed}"
+    return redirect(target)
+
+
+# -- the review page -------------------------------------------------------------------------
+
+
+def _claims(item: CampaignItem) -> list[Claim]:
+    if item.analysis is None:
+        raise Http404("This item has no analysis to review.")
+    return list(item.analysis.claims.order_by("order"))
+
+
+def _anchor_label(claim: Claim) -> tuple[str, str]:
+    """(css class, words) for how well a claim's passage was located in the proof."""
+    if claim.anchor_method == "exact":
+        return "exact", "quoted exactly"
+    if claim.anchor_method == "fuzzy" and (claim.anchor_score or 0) >= 100:
+        # The quote as the verifier rewrote it (delimiters, quotes, spacing), found verbatim.
+        return "exact", "quoted (reformatted)"
+    if claim.anchor_method == "fuzzy":
+        return "approximate", f"approximate match ({claim.anchor_score:g}%)"
+    if claim.anchor_method == "index_span":
+        return "approximate", "approximate: the verifier's own position"
+    return "unanchored", "not located in the proof"
+
+
+def _suggestions(claims: list[Claim], analysis_score: Decimal | None) -> dict[str, str]:
+    """The rubric's suggestion for each number of claims judged real, every claim judged
+    real or not real (any other verdict suggests nothing): the page's script shows it live
+    from this table, so the rule is written once, in `review.suggest_score`."""
+    n = len(claims)
+    table = {}
+    for real in range(n + 1):
+        verdicts = [Verdict.REAL] * real + [Verdict.NOT_REAL] * (n - real)
+        table[str(real)] = score_text(review.suggest_score(verdicts, analysis_score))
+    return table
+
+
+def _form_values(source: Any, claims: list[Claim]) -> dict[str, Any]:
+    """What the form shows: from a review, a draft's JSON, or nothing. Verdicts on claims
+    that no longer exist (merged or split since) are dropped, and counted."""
+    if isinstance(source, Review):
+        verdicts = {v.claim_id: (v.verdict, v.note) for v in source.verdicts.all()}
+        content: dict[str, Any] = {
+            "score": score_text(source.score),
+            "override_reason": source.override_reason,
+            "comment": source.comment,
+        }
+    else:
+        content = source.content if source is not None else {}
+        verdicts = {}
+        for entry in content.get("verdicts") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("claim"), int):
+                verdicts[entry["claim"]] = (entry.get("verdict") or "", entry.get("note") or "")
+    known = {c.pk for c in claims}
+    return {
+        "verdicts": {cid: v for cid, v in verdicts.items() if cid in known},
+        "dropped": len(set(verdicts) - known),
+        "score": content.get("score") or "",
+        "override_reason": content.get("override_reason") or "",
+        "comment": content.get("comment") or "",
+    }
+
+
+def _others(item: CampaignItem, user) -> dict[str, Any]:
+    """Other reviewers' reviews of this analysis and the models' meta-assessments of it;
+    only for callers that checked `can_see_others`."""
+    from workers.models import ModelOutput
+    from workers.prompts import Kind
+
+    reviews = (
+        Review.objects.filter(item=item)
+        .exclude(reviewer=user)
+        .select_related("reviewer")
+        .prefetch_related("verdicts")
+        .order_by("created_at", "id")
+    )
+    meta = ModelOutput.objects.filter(
+        run__kind=Kind.META_VERIFY, target_id=item.analysis_id, error_reason=""
+    ).order_by("id")
+    return {
+        "reviews": [
+            {
+                "reviewer": r.reviewer.get_username(),
+                "score": score_text(r.score),
+                "comment": r.comment,
+                "verdicts": {v.claim_id: v.get_verdict_display() for v in r.verdicts.all()},
+            }
+            for r in reviews
+        ],
+        "meta": [{"model": m.model, "score": score_text(m.score), "text": m.text} for m in meta],
+    }
+
+
+def _page_context(
+    request: HttpRequest, item: CampaignItem, own: Review | None, roles: set[str], **posted: Any
+) -> dict[str, Any]:
+    campaign, analysis, proof = item.campaign, item.analysis, item.proof
+    claims = _claims(item)
+    draft = None if own else drafts.get_draft(item, request.user)
+    values = _form_values(own if own is not None else draft, claims)
+    if posted:
+        values.update(posted)
+    edit_open = own is not None and (request.GET.get("edit") == "1" or bool(posted))
+    suggestions = _suggestions(claims, analysis.score)
+    judged = [values["verdicts"].get(c.pk, ("", ""))[0] for c in claims]
+    suggested = score_text(review.suggest_score(judged, analysis.score))
+    others = None
+    if visibility.can_see_others(item, request.user, roles=roles, done=own is not None):
+        others = _others(item, request.user)
+    rows = []
+    for number, claim in enumerate(claims, start=1):
+        css, words = _anchor_label(claim)
+        verdict, note = values["verdicts"].get(claim.pk, ("", ""))
+        seen = (
+            {}
+            if others is None
+            else {o["reviewer"]: o["verdicts"].get(claim.pk) for o in others["reviews"]}
+        )
+        rows.append(
+            {
+                "claim": claim,
+                "number": number,
+                "anchor_class": css,
+                "anchor_words": words,
+                "verdict": verdict,
+                "note": note,
+                "others": seen,
+            }
+        )
+    history = []
+    if own is not None:
+        history = list(own.history.select_related("changed_by").order_by("-version"))
+    return {
+        "campaign": campaign,
+        "item": item,
+        "analysis": analysis,
+        "proof": proof,
+        "problem": proof.problem,
+        "claims": rows,
+        "claim_anchors": [
+            {
+                "id": c.pk,
+                "start": c.start,
+                "end": c.end,
+                "approximate": css != "exact",
+                "text": c.text,
+            }
+            for c, css in ((r["claim"], r["anchor_class"]) for r in rows)
+        ],
+        "suggestions": suggestions,
+        "suggested": suggested,
+        "own": own,
+        "editing": own is not None,
+        "edit_open": edit_open,
+        "read_only": own is not None and not edit_open,
+        "committed": _committed_link(request, campaign),
+        "draft": draft,
+        "draft_revision": draft.revision if draft else 0,
+        "dropped": values["dropped"],
+        "score": values["score"],
+        "override_reason": values["override_reason"],
+        "comment": values["comment"],
+        "active_seconds": own.active_seconds if own else (draft.active_seconds if draft else 0),
+        "submission_key": uuid.uuid4(),
+        "others": others,
+        "history": history,
+        "flags": list(flags.open_flags(campaign, proof.problem)),
+        "lease_poll_seconds": max(10, campaign.lease_seconds // 3),
+        "score_choices": SCORE_BUTTONS,
+        "verdict_choices": VERDICT_BUTTONS,
+        "skip_reasons": Skip.Reason.choices,
+        "error": None,
+    }
+
+
+def _committed_link(request: HttpRequest, campaign: Campaign) -> int | None:
+    """The item just committed (`?committed=<item>` after a submission), to link back to."""
+    raw = request.GET.get("committed", "")
+    if raw.isdigit() and CampaignItem.objects.filter(pk=int(raw), campaign=campaign).exists():
+        return int(raw)
+    return None
+
+
+@require_GET
+@login_required
+# Never from the browser's cache: Back after a commit must show the committed review, not
+# the form as it was before (whose Enter would submit it again).
+@never_cache
+def review_page(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    item, own, roles = _item(request, campaign_id, item_id)
+    return render(request, TEMPLATE, _page_context(request, item, own, roles))
+
+
+def _posted(post: QueryDict, claims: list[Claim]) -> dict[str, Any]:
+    """The form as the domain takes it: a verdict and note per claim of the analysis, from
+    the fields `verdict-<claim>` and `note-<claim>` (fields of claims that no longer exist
+    are ignored: the page was drawn before a merge or split)."""
+    verdicts = []
+    for claim in claims:
+        verdict = post.get(f"verdict-{claim.pk}", "")
+        note = post.get(f"note-{claim.pk}", "")
+        if verdict or note:
+            verdicts.append({"claim": claim.pk, "verdict": verdict, "note": note})
+    return {
+        "verdicts": verdicts,
+        "score": post.get("score"),
+        "override_reason": post.get("override_reason", ""),
+        "comment": post.get("comment", ""),
+    }
+
+
+@require_POST
+@login_required
+def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """Autosave (htmx, or a beacon when the page is left); answers with the status line, with
+    the same headers as grading's (static/js/work.js reads them)."""
+    item, own, _ = get_work_item(
+        request.user, campaign_id, item_id, kind=KIND, read_holder_work=False
+    )
+    if own is not None:
+        return _draft_status(request, 409, "This analysis is already reviewed; save your edit.")
+    try:
+        saved = review.save_review_draft(
+            item,
+            request.user,
+            **_posted(request.POST, _claims(item)),
+            active_seconds=request.POST.get("active_seconds"),
+            revision=request.POST.get("revision"),
+            base_revision=request.POST.get("base_revision"),
+            tab=request.POST.get("tab", ""),
+        )
+    except errors.StaleDraft as exc:
+        response = _draft_status(request, 409, str(exc))
+        response["Proofdesk-Draft-Revision"] = str(exc.revision)
+        response["Proofdesk-Draft-Conflict"] = "other-tab" if exc.other_tab else "newer"
+        return response
+    except errors.NotClaimed as exc:
+        return _draft_status(request, 409, str(exc))
+    except inputs.InputError as exc:
+        return _draft_status(request, 400, str(exc))
+    response = _draft_status(request, 200, "")
+    response["Proofdesk-Draft-Revision"] = str(saved.revision)
+    return response
+
+
+def _draft_status(request: HttpRequest, status: int, refusal: str) -> HttpResponse:
+    context = {"draft_error": refusal, "saved_at": None if refusal else timezone.now()}
+    response = render(request, TEMPLATE + "#draft-status", context, status=status)
+    response["Proofdesk-Draft"] = "refused" if refusal else "saved"
+    return response
+
+
+@require_POST
+@login_required
+def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """Commit a review (idempotent by the form's submission key), or save an edit of the
+    committed one (the form carries `version`; a stale one answers 409 and keeps the input)."""
+    item, own, roles = _item(request, campaign_id, item_id)
+    claims = _claims(item)
+    content = _posted(request.POST, claims)
+    shown = {
+        "verdicts": {v["claim"]: (v["verdict"], v["note"]) for v in content["verdicts"]},
+        "score": score_text_or_blank(request.POST.get("score")),
+        "override_reason": content["override_reason"],
+        "comment": content["comment"],
+    }
+    try:
+        if "version" in request.POST:
+            if own is None:
+                raise inputs.InputError("version", "There is no committed review of yours to edit.")
+            edited = review.edit_review(
+                own, request.user, expected_version=request.POST["version"], **content
+            )
+            if edited.version == own.version:
+                messages.info(
+                    request, f"Nothing changed; the review stays at version {own.version}."
+                )
+            else:
+                messages.success(request, f"Your edit is saved (version {edited.version}).")
+            return redirect("review_page", item.campaign_id, item.pk)
+        review.submit_review(
+            item,
+            request.user,
+            **content,
+            active_seconds=request.POST.get("active_seconds"),
+            submission_key=request.POST.get("submission_key"),
+        )
+    except errors.AlreadyCommitted as exc:
+        messages.warning(
+            request,
+            f"This analysis was already reviewed, probably from another tab (version "
+            f"{exc.record.version}, score {score_text(exc.record.score)}); what this tab held "
+            "was not saved. Press Edit to change the committed review.",
+        )
+        return redirect("review_page", item.campaign_id, item.pk)
+    except errors.StaleEdit as exc:
+        message = (
+            f"{exc} You opened version {request.POST.get('version')}; nothing was overwritten "
+            "and your input is kept below."
+        )
+        return _rerender(request, item, own, roles, shown, message, 409)
+    except errors.NotClaimed as exc:
+        return _rerender(request, item, own, roles, shown, str(exc), 409)
+    except inputs.InputError as exc:
+        return _rerender(request, item, own, roles, shown, str(exc), 400)
+    messages.success(request, "Review committed.")
+    return _open_next(item.campaign, request.user, committed=item.pk)
+
+
+def _rerender(
+    request: HttpRequest,
+    item: CampaignItem,
+    own: Review | None,
+    roles: set[str],
+    shown: dict[str, Any],
+    error: str,
+    status: int,
+) -> HttpResponse:
+    """The page again, with the message and what the reviewer had entered."""
+    context = _page_context(request, item, own, roles, **shown)
+    context["error"] = error
+    return render(request, TEMPLATE, context, status=status)
+
+
+@require_POST
+@login_required
+def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """Give the analysis back with a reason, then go straight to the next one."""
+    item, own, roles = _item(request, campaign_id, item_id)
+    if own is not None:
+        raise PermissionDenied("You already reviewed this analysis; it cannot be skipped.")
+    try:
+        work_queue.skip_item(
+            item, request.user, request.POST.get("reason", ""), request.POST.get("note", "")
+        )
+    except inputs.InputError as exc:
+        context = _page_context(request, item, None, roles)
+        context["error"] = str(exc)
+        return render(request, TEMPLATE, context, status=400)
+    messages.info(request, "Skipped.")
+    return _open_next(item.campaign, request.user)
+
+
+@require_POST
+@login_required
+def lease(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """Heartbeat while the page is open: renew the lease, answer with the banner (if any)."""
+    # A reviewer who lost the lease gets the banner, not a 403.
+    item, _ = get_expert_item(request.user, campaign_id, item_id, kind=KIND)
+    own = review.own_review(item, request.user)
+    held = own is not None or work_queue.renew_lease(item, request.user)
+    context = {
+        "campaign": item.campaign,
+        "item": item,
+        "lease_lost": not held,
+        "lease_poll_seconds": max(10, item.campaign.lease_seconds // 3),
+        "editing": own is not None,
+    }
+    return render(request, TEMPLATE + "#lease", context)
+
+
+# -- merging and splitting claims ------------------------------------------------------------
+
+
+def _claim_ids(raw: list[str]) -> list[int]:
+    if not raw or not all(value.isdigit() for value in raw):
+        raise ClaimEditRefused("Choose the claims by their numbers.")
+    return [int(value) for value in raw]
+
+
+@require_POST
+@login_required
+def merge(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+    """Merge the posted claims (`claim`, twice or more) into one; back to the page."""
+    item, own, roles = _item(request, campaign_id, item_id)
+    try:
+        merged = merge_claims(
+            item.analysis, _claim_ids(request.POST.getlist("claim")), request.user
+        )
+    except ClaimEditRefused as exc:
+        return _claim_edit_refused(request, item, own, roles, exc)
+    messages.success(request, f"Claims merged into claim {merged.order}.")
+    return redirect("review_page", item.campaign_id, item.pk)
+
+
+@require_POST
+@login_required
+def split(request: HttpRequest, campaign_id: int, item_id: int, claim_id: int) -> HttpResponse:
+    """Split one claim in two at a character offset of its text (`at`); back to the page."""
+    item, own, roles = _item(request, campaign_id, item_id)
+    claim = next((c for c in _claims(item) if c.pk == claim_id), None)
+    if claim is None:
+        raise Http404("This claim is not part of the analysis.")
+    raw = request.POST.get("at", "")
+    try:
+        if not raw.isdigit():
+            raise ClaimEditRefused("Say where to split the claim: a position in its text.")
+        parts = split_claim(claim, at=int(raw), by=request.user)
+    except ClaimEditRefused as exc:
+        return _claim_edit_refused(request, item, own, roles, exc)
+    messages.success(
+        request, f"Claim {claim.order} split into claims {parts[0].order}–{parts[-1].order}."
+    )
+    return redirect("review_page", item.campaign_id, item.pk)
+
+
+def _claim_edit_refused(
+    request: HttpRequest, item: CampaignItem, own: Review | None, roles: set[str], exc: Exception
+) -> HttpResponse:
+    context = _page_context(request, item, own, roles)
+    context["error"] = str(exc)
+    return render(request, TEMPLATE, context, status=400)
