@@ -1,18 +1,23 @@
 """Anchoring a quoted passage to the proof source it is about.
 
-One engine for every place that turns "this passage" into offsets in a proof: the grading
-page (a grader's selection, re-found when offsets drift), the review pages (a verifier's
-claims) and the importers (issues and claims that arrive with quotes and approximate
-indices). The result follows the W3C Web Annotation selectors: a text-position selector
-(`start`, `end`) and a text-quote selector (`exact`, `prefix`, `suffix`), plus how the
-anchor was found.
+One engine for every place that turns "this passage" into offsets in a proof: a grader's
+issues (`annotate.issues.parse_issues`, for the grading page and the API), the issues of
+imported grades (`annotate.importers.records.check_issue_anchor`) and verifiers' claims
+(`verification.claims.anchor_claims`, for model runs and imported analyses). The result
+follows the W3C Web Annotation selectors: a text-position selector (`start`, `end`) and a
+text-quote selector (`exact`, `prefix`, `suffix`), plus how the anchor was found.
 
-Quotes written by people are exact; quotes written by verifier models are not. The Open
-Proof Corpus judge (see `data/open_proof_corpus/NOTICE.md`) rewrites `$x$` as `\\(x\\)`,
-joins lines, curls quotes, drops Markdown emphasis and elides with "…", while its indices
-land near the passage. So anchoring tries, in order, and records which one found it:
+Quotes written by people are exact: `anchor_exact` applies step 1 alone to them (a
+grader's issue, an imported expert's issue), so one quote lands on one span whichever way
+it arrives, and a quote not in the proof verbatim is refused rather than guessed. Quotes
+written by verifier models are not exact. The Open Proof Corpus judge (see
+`data/open_proof_corpus/NOTICE.md`) rewrites `$x$` as `\\(x\\)`, joins lines, curls quotes,
+drops Markdown emphasis and elides with "…", while its indices land near the passage. So
+`Document.anchor` tries, in order, and records which one found it:
 
-1. `exact`: the quote occurs verbatim; the occurrence nearest the index hint wins.
+1. `exact`: the quote occurs verbatim; the occurrence nearest the index hint wins
+   (`Document.exact`; `Document.anchor` first strips the quotation marks a verifier wraps
+   a quote in, `anchor_exact` takes a person's quote as written).
 2. `fuzzy`: the quote is matched on a normalised view of both texts (no whitespace, no math
    delimiters or backslashes, no braces, no Markdown emphasis, straight quotes, one kind of
    dash, lower case), mapped back to the source. A quote elided with "…" is matched piece
@@ -29,10 +34,6 @@ land near the passage. So anchoring tries, in order, and records which one found
 
 `Document` prepares a text once for many quotes (an importer anchors every claim of a proof
 against one `Document`); `anchor_quote` is the one-shot form.
-
-Where this should be used next: `annotate/grading.py` `parse_issues` (its `_nearest` is
-step 1 of this engine) and the importers' `check_issue_anchor`, so that every entry point
-anchors by the same rules.
 """
 
 from __future__ import annotations
@@ -192,16 +193,20 @@ class Document:
         hint = self._valid_span(start_hint, end_hint)
         quote = clean_quote(quote)
         if quote:
-            near = hint[0] if hint else 0
-            at = _nearest(self.text, quote, near)
-            if at is not None:
-                return self._anchor(AnchorMethod.EXACT, at, at + len(quote), None)
+            exact = self.exact(quote, near=hint[0] if hint else 0)
+            if exact is not None:
+                return exact
             found = self._fuzzy(quote, hint)
             if found is not None:
                 return self._anchor(AnchorMethod.FUZZY, *found)
         if hint is not None:
             return self._anchor(AnchorMethod.INDEX_SPAN, hint[0], hint[1], None)
         return Anchor(AnchorMethod.UNANCHORED)
+
+    def exact(self, quote: str, *, near: int = 0) -> Anchor | None:
+        """Step 1: the verbatim occurrence of `quote` nearest `near`, or None."""
+        at = _nearest(self.text, quote, near)
+        return None if at is None else self._anchor(AnchorMethod.EXACT, at, at + len(quote), None)
 
     def span(self, start: int, end: int, method: AnchorMethod, score: float | None) -> Anchor:
         """An anchor for a span already known (e.g. a grader's selection)."""
@@ -315,3 +320,26 @@ def anchor_quote(
 ) -> Anchor:
     """Anchor one quote in `text` (see the module docstring for the order of attempts)."""
     return Document(text).anchor(quote, start_hint=start_hint, end_hint=end_hint)
+
+
+def anchor_exact(
+    text: str, quote: str, *, start: int | None = None, end: int | None = None
+) -> Anchor | None:
+    """Anchor a quote written by a person, which must occur in `text` verbatim (step 1 only).
+
+    - Offsets that select `quote`, or offsets without a quote: that span.
+    - Otherwise the occurrence of `quote` nearest `start` (nearest the beginning without
+      offsets): offsets drift when a proof is re-rendered, the quoted words do not.
+    - Neither offsets nor a quote: unanchored (an issue about the proof as a whole).
+    - None: the quote is not in the text.
+
+    The quote is taken as written (no `clean_quote`: a person's selection may well begin
+    with a quotation mark). Callers check that the offsets lie inside the text, each with
+    its own message.
+    """
+    document = Document(text)
+    if start is not None and end is not None and (not quote or text[start:end] == quote):
+        return document.span(start, end, AnchorMethod.EXACT, None)
+    if quote:
+        return document.exact(quote, near=start or 0)
+    return Anchor(AnchorMethod.UNANCHORED)

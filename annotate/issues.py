@@ -3,7 +3,9 @@
 An issue is `{"start", "end", "quote", "note", "severity"}`: a W3C text-position selector
 (offsets into the proof *source*) and a text-quote selector (the quoted passage, with a
 little `prefix`/`suffix` context recomputed here, never taken from the client). The grading
-page, the API and the importers of grades with issues all go through `parse_issues`.
+page and the API go through `parse_issues`; it anchors by `annotate.anchoring.anchor_exact`,
+as the importers do for the issues of imported grades, so one quote lands on one span
+whichever way it arrives.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from annotate.anchoring import anchor_exact
 from annotate.inputs import MAX_NOTE_CHARS, InputError, refuse_unstorable
 from annotate.models import Grade, GradeIssue
 
 MAX_ISSUES = 200
-CONTEXT_CHARS = 32  # prefix/suffix kept around a quote (text-quote selector)
 ISSUE_KEYS = {"start", "end", "quote", "note", "severity", "prefix", "suffix"}
 
 
@@ -47,17 +49,6 @@ def _offset(value: Any, field: str) -> int | None:
     return value
 
 
-def _nearest(text: str, quote: str, near: int) -> int | None:
-    """Start of the occurrence of `quote` in `text` closest to `near`, or None."""
-    best: int | None = None
-    at = text.find(quote)
-    while at != -1:
-        if best is None or abs(at - near) < abs(best - near):
-            best = at
-        at = text.find(quote, at + 1)
-    return best
-
-
 def parse_issues(raw: Any, proof_text: str) -> list[IssueInput]:
     """Validate issues against the proof source and anchor them.
 
@@ -66,7 +57,8 @@ def parse_issues(raw: Any, proof_text: str) -> list[IssueInput]:
     select the quote, the quote wins and is re-found at its occurrence nearest to `start`
     (rendering may shift offsets; the quoted words do not move). A quote alone is located
     the same way; offsets alone take their quote from the text. Neither: a general issue.
-    `prefix` and `suffix` are recomputed here from the text.
+    `prefix` and `suffix` are recomputed here from the text. (The rules are
+    `annotate.anchoring.anchor_exact`'s.)
     """
     if raw is None:
         return []
@@ -74,7 +66,7 @@ def parse_issues(raw: Any, proof_text: str) -> list[IssueInput]:
         raise InputError("issues", "Issues must be a list.")
     if len(raw) > MAX_ISSUES:
         raise InputError("issues", f"At most {MAX_ISSUES} issues per grade.")
-    parsed = []
+    parsed: list[IssueInput] = []
     for i, item in enumerate(raw):
         where = f"issues[{i}]"
         if not isinstance(item, dict):
@@ -101,25 +93,16 @@ def parse_issues(raw: Any, proof_text: str) -> list[IssueInput]:
             raise InputError(f"{where}.severity", "Severity must be 'fatal' or 'minor'.")
         if (start is None) != (end is None):
             raise InputError(f"{where}.start", "Give both start and end, or neither.")
-        if start is not None and end is not None:
-            if not 0 <= start < end <= len(proof_text):
-                raise InputError(
-                    f"{where}.start", f"The span {start}–{end} is outside the proof text."
-                )
-            if quote and proof_text[start:end] != quote:
-                found = _nearest(proof_text, quote, start)
-                if found is None:
-                    raise InputError(f"{where}.quote", "The quoted passage is not in the proof.")
-                start, end = found, found + len(quote)
-            quote = proof_text[start:end]
-        elif quote:
-            found = _nearest(proof_text, quote, 0)
-            if found is None:
-                raise InputError(f"{where}.quote", "The quoted passage is not in the proof.")
-            start, end = found, found + len(quote)
-        prefix = proof_text[max(0, start - CONTEXT_CHARS) : start] if start is not None else ""
-        suffix = proof_text[end : end + CONTEXT_CHARS] if end is not None else ""
-        parsed.append(IssueInput(start, end, quote, note, severity, prefix, suffix))
+        if start is not None and end is not None and not 0 <= start < end <= len(proof_text):
+            raise InputError(f"{where}.start", f"The span {start}–{end} is outside the proof text.")
+        anchor = anchor_exact(proof_text, quote, start=start, end=end)
+        if anchor is None:
+            raise InputError(f"{where}.quote", "The quoted passage is not in the proof.")
+        parsed.append(
+            IssueInput(
+                anchor.start, anchor.end, anchor.exact, note, severity, anchor.prefix, anchor.suffix
+            )
+        )
     return parsed
 
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
-from annotate.anchoring import CONTEXT_CHARS, AnchorMethod, Document, anchor_quote
+import pytest
+
+from annotate.anchoring import CONTEXT_CHARS, AnchorMethod, Document, anchor_exact, anchor_quote
+from annotate.importers import import_path
+from annotate.issues import parse_issues
+from annotate.models import GradeIssue
+from tests.import_support import native_line, write_jsonl
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "open_proof_corpus"
 
@@ -108,3 +115,52 @@ def test_the_open_proof_corpus_meets_the_anchoring_goal():
     assert found / quoted >= 0.95, f"{found}/{quoted} anchored"
     assert overlapping / with_span >= 0.95, f"{overlapping}/{with_span} overlap"
     assert time.monotonic() - started < 60
+
+
+# -- quotes written by people: one rule for the grading page, the API and the importers ----
+
+REPEATED = "Suppose $p$ is odd. Then $p^2$ is odd, so $q^2$ is odd. Hence $q$ is odd too."
+
+
+def test_a_persons_quote_is_taken_as_written():
+    text = 'The grader wrote "stop" and then stopped.'
+    anchor = anchor_exact(text, '"stop"')
+    assert anchor is not None
+    assert (anchor.start, anchor.exact) == (text.index('"stop"'), '"stop"')
+    # A verifier's quote loses its wrapping quotation marks first.
+    assert anchor_quote(text, '"stop"').exact == "stop"
+
+
+def test_a_persons_quote_not_in_the_text_is_refused_not_guessed():
+    assert anchor_exact(PROOF, "Then x^2 >= 0") is None
+    assert anchor_quote(PROOF, "Then x^2 >= 0").method == AnchorMethod.FUZZY
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "issue, expected_start",
+    [
+        # Offsets that drifted (a re-rendered proof): the occurrence nearest `start` wins.
+        ({"start": 45, "end": 51}, 48),
+        ({"start": 65, "end": 71}, 66),
+        ({}, 12),  # a quote alone: its first occurrence
+        ({"start": 31, "end": 37}, 31),  # offsets that select the quote
+    ],
+    ids=["drifted-middle", "drifted-end", "quote-alone", "exact-offsets"],
+)
+def test_a_graders_quote_and_an_imported_quote_anchor_to_the_same_span(
+    tmp_path, issue, expected_start
+):
+    assert [i for i in range(len(REPEATED)) if REPEATED.startswith("is odd", i)] == [12, 31, 48, 66]
+    raw: dict[str, Any] = {**issue, "quote": "is odd", "note": "n"}
+    (graded,) = parse_issues([raw], REPEATED)
+
+    line = native_line(text=REPEATED, grades=[{"grader": "g", "score": 0, "issues": [raw]}])
+    result = import_path(write_jsonl(tmp_path, [line]), "native")
+    assert result.ok, result.error_lines()
+    imported = GradeIssue.objects.get()
+
+    fields = ("start", "end", "quote", "prefix", "suffix")
+    assert [getattr(imported, f) for f in fields] == [getattr(graded, f) for f in fields]
+    assert (imported.start, imported.end) == (expected_start, expected_start + len("is odd"))
+    assert imported.prefix == REPEATED[max(0, expected_start - CONTEXT_CHARS) : expected_start]

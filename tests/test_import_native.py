@@ -312,8 +312,8 @@ def test_campaign_items_are_added_once_in_the_seeded_order(tmp_path, campaign):
                     }
                 ],
             ),
-            "line 2: grades[0].issues[0].quote: does not match the proof text at 0:6 "
-            "('Assume' in the text)",
+            "line 2: grades[0].issues[0].quote: not in the proof text "
+            "(at 0:6 it reads 'Assume')",
         ),
         (
             native_line(

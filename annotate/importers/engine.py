@@ -36,6 +36,7 @@ from typing import Any
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
+from annotate.anchoring import CONTEXT_CHARS
 from annotate.importers.records import LineError, Record
 from annotate.models import (
     Campaign,
@@ -53,7 +54,6 @@ MAX_ERRORS = 50
 BATCH_RECORDS = 1000
 BATCH_CHARS = 16_000_000  # text held per batch, whichever limit comes first
 LOOKUP_CHUNK = 500  # ids per IN (...) clause; SQLite caps parameters per statement
-CONTEXT_CHARS = 32  # prefix / suffix kept around an issue's quote
 ADVISORY_LOCK_KEY = 0x70726F6F66  # "proof": serialises imports on PostgreSQL
 
 KINDS = ("problems", "proofs", "grades", "issues", "analyses", "campaign_items")

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
+from annotate.anchoring import anchor_exact
 from annotate.models import Category, Grade, GradeIssue, Problem, Proof
 from annotate.text import text_problem as stored_text_problem
 from verification.models import Analysis
@@ -310,32 +311,40 @@ def text_problem(value: str, limit: int | None = None) -> str | None:
 def check_issue_anchor(
     issue: IssueRecord, text: str, path: str, line: int, errors: list[LineError]
 ) -> None:
-    """Offsets must fall inside the proof text and agree with the quote (filled in if absent)."""
+    """Anchor an imported issue by the rules of a grader's (`annotate.anchoring.anchor_exact`).
+
+    Offsets must fall inside the proof text; offsets alone get their quote from it. A quote
+    is found verbatim: offsets that do not select it move to its occurrence nearest `start`
+    (and are refused when it is nowhere), a quote alone gets the offsets of its occurrence
+    nearest the beginning. Unlike a grader, who can fix their quote, an imported quote alone
+    that is not in the text is kept as it came, on an issue about the proof as a whole.
+    """
     if (issue.start is None) != (issue.end is None):
         errors.append(LineError(line, path, "give both start and end, or neither"))
         return
-    if issue.start is None or issue.end is None:
-        return
-    if issue.end < issue.start:
-        errors.append(LineError(line, f"{path}.end", f"before start ({issue.end} < {issue.start})"))
-        return
-    if issue.end > len(text):
-        errors.append(
-            LineError(line, f"{path}.end", f"beyond the end of the proof text ({len(text)})")
-        )
-        return
-    span = text[issue.start : issue.end]
-    if issue.quote and issue.quote != span:
+    if issue.start is not None and issue.end is not None:
+        if issue.end < issue.start:
+            errors.append(
+                LineError(line, f"{path}.end", f"before start ({issue.end} < {issue.start})")
+            )
+            return
+        if issue.end > len(text):
+            errors.append(
+                LineError(line, f"{path}.end", f"beyond the end of the proof text ({len(text)})")
+            )
+            return
+    anchor = anchor_exact(text, issue.quote, start=issue.start, end=issue.end)
+    if anchor is not None:
+        issue.start, issue.end, issue.quote = anchor.start, anchor.end, anchor.exact
+    elif issue.start is not None:
+        span = text[issue.start : issue.end]
         errors.append(
             LineError(
                 line,
                 f"{path}.quote",
-                f"does not match the proof text at {issue.start}:"
-                f"{issue.end} ({_preview(span)} in the text)",
+                f"not in the proof text (at {issue.start}:{issue.end} it reads {_preview(span)})",
             )
         )
-        return
-    issue.quote = span
 
 
 def _preview(text: str, width: int = 40) -> str:
