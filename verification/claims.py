@@ -151,7 +151,11 @@ def merge_claims(analysis: Analysis, claim_ids: Iterable[int], by: Any) -> Claim
         first, rest = claims[0], claims[1:]
         quotes = [c.quote.strip() for c in claims if c.quote.strip()]
         spans = [(c.start, c.end) for c in claims if c.start is not None and c.end is not None]
-        hints = [(c.source_start, c.source_end) for c in claims if c.source_start is not None]
+        hints = [
+            (c.source_start, c.source_end)
+            for c in claims
+            if c.source_start is not None and c.source_end is not None
+        ]
         draft = ClaimDraft(
             text="\n\n".join(c.text.strip() for c in claims if c.text.strip()),
             quote=" … ".join(quotes),
@@ -198,7 +202,7 @@ def split_claim(
         if not 0 < at < len(text) or not before or not after:
             raise ClaimEditRefused("Split the claim's text between two non-blank parts.")
         parts = [{"text": before}, {"text": after}]
-    drafts = _split_drafts(claim, parts)
+    drafts = _split_drafts(claim, parts or [])
     with transaction.atomic():
         analysis = _lock_for_edit(claim.analysis)
         try:
