@@ -129,7 +129,14 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {"workers.tasks.gpu_*": {"queue": "gpu"}}
 # A task not acknowledged within this time is delivered again (acks are late): longer than
 # any model-run batch, or a slow batch would run twice (harmless, but wasted GPU time).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
+# A worker killed outright (kill -9, a lost node) leaves its task unacknowledged; it is
+# delivered again once this much time has passed (tests shorten it to see that happen).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 12 * 3600, minimum=1)
+}
+# GPU workers keep their engine for their whole life: never recycle a worker process.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
