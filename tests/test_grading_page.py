@@ -955,6 +955,19 @@ def test_grade_history_is_for_its_grader_and_owners(client, expert, expert2, out
         assert client.get(path).status_code == 404
 
 
+def test_a_grader_reaches_their_history_from_their_grades_and_back(client, expert, leased):
+    """The way back from a grader's history is their own list, not the owners' progress
+    page (which would answer 403)."""
+    grade = commit(leased, expert)
+    client.force_login(expert)
+    mine = client.get(reverse("grading_mine", args=[leased.campaign_id])).content.decode()
+    path = reverse("grade_history", args=[leased.campaign_id, grade.pk])
+    assert f'href="{path}"' in mine
+    history = client.get(path).content.decode()
+    assert reverse("grading_mine", args=[leased.campaign_id]) in history
+    assert reverse("grading_progress", args=[leased.campaign_id]) not in history
+
+
 # --- query counts: independent of campaign size ------------------------------------------
 
 

@@ -42,6 +42,7 @@ from annotate.models import (
     CampaignItem,
     Grade,
     GradeIssue,
+    Role,
     Skip,
 )
 from annotate.others import others_for
@@ -488,7 +489,7 @@ def my_grades(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def grade_history(request: HttpRequest, campaign_id: int, grade_id: int) -> HttpResponse:
     """Every change to one grade (who, when, old and new score, comment, issues): for its
     grader and the campaign's owners and adjudicators."""
-    grade, _ = get_committed_work(request.user, campaign_id, grade_id, GRADING)
+    grade, roles = get_committed_work(request.user, campaign_id, grade_id, GRADING)
     campaign = grade.campaign
     history = [
         {
@@ -503,5 +504,7 @@ def grade_history(request: HttpRequest, campaign_id: int, grade_id: int) -> Http
         "grade": grade,
         "score": score_text(grade.score),
         "history": history,
+        # The progress page is the owners'; a grader's way back is their own list.
+        "sees_progress": Role.OWNER in roles,
     }
     return render(request, "annotate/grading_history.html", context)
