@@ -23,6 +23,9 @@ One helper per action:
   expert and the campaign's owners and adjudicators; editing a grade: `get_grade_to_edit`,
   its grader;
 - import jobs: `get_import_job`, the campaign's owners.
+- model runs (workers/): launching on a target, `require_run_launcher`, staff and the
+  target campaign's owners; a run's page, live channel, cancel and resume, `get_model_run`
+  (`runs_for` lists them), staff and the owners of its target campaign.
 
 "The kind's experts" are members with the role of the campaign's kind of work
 (`WorkKind.expert_role`: graders grade, reviewers review); a helper given a `kind` answers
@@ -363,3 +366,45 @@ def require_campaign_creator(user) -> None:
     anyone else: graders and reviewers work in campaigns, they do not make them)."""
     if not user.is_authenticated or not campaigns_owned_by(user).exists():
         raise PermissionDenied(MAY_NOT_CREATE)
+
+
+# --- model runs (workers/) --------------------------------------------------------------------
+
+MAY_NOT_RUN = "Only staff and the owners of the target campaign can run a model on it."
+NO_RUN = "This model run does not exist, or it is not yours to see."
+
+
+def require_run_launcher(user, target: Any) -> None:
+    """Who may launch a model run on `target`: staff on anything; an owner on their own
+    campaign ({"campaign": NAME}). PermissionDenied for anyone else, and for a non-staff
+    user naming a campaign that does not exist (no oracle of campaign names)."""
+    if not user.is_authenticated:
+        raise PermissionDenied(MAY_NOT_RUN)
+    if user.is_staff:
+        return
+    name = target.get("campaign") if isinstance(target, dict) and len(target) == 1 else None
+    if not isinstance(name, str) or not campaigns_owned_by(user).filter(name=name).exists():
+        raise PermissionDenied(MAY_NOT_RUN)
+
+
+def runs_for(user):
+    """The model runs the user may see: staff every run, an owner the runs on their campaigns."""
+    from workers.models import ModelRun
+
+    if not user.is_authenticated:
+        return ModelRun.objects.none()
+    if user.is_staff:
+        return ModelRun.objects.all()
+    names = list(campaigns_owned_by(user).values_list("name", flat=True))
+    return ModelRun.objects.filter(target__campaign__in=names)
+
+
+def get_model_run(user, run_id: int):
+    """A model run for its page, live channel, cancel and resume (pages and API alike):
+    staff, and the owners of its target campaign; 404 for everyone else."""
+    from workers.models import ModelRun
+
+    try:
+        return runs_for(user).get(pk=run_id)
+    except ModelRun.DoesNotExist:
+        raise Http404(NO_RUN) from None

@@ -13,9 +13,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import path  # noqa: E402
 
 from annotate.consumers import CampaignProgressConsumer  # noqa: E402
+from workers.consumers import RunProgressConsumer  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/campaigns/<int:campaign_id>/", CampaignProgressConsumer.as_asgi()),
+    path("ws/runs/<int:run_id>/", RunProgressConsumer.as_asgi()),
 ]
 
 application = ProtocolTypeRouter(

@@ -94,6 +94,9 @@ urlpatterns = [
         review.split,
         name="review_split",
     ),
+    # Model runs: pages (workers/views.py) and their API (workers/api.py).
+    path("runs/", include("workers.urls")),
+    path("api/runs/", include("workers.api")),
     # REST API for grading (annotate/api.py).
     path("api/", include("annotate.api")),
     # Importing files (annotate/views/imports.py).

@@ -12,9 +12,13 @@ is asked for again when the run is resumed.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from verification.parsing import ParseStatus
 from workers.prompts import Kind
@@ -74,6 +78,62 @@ class ModelRun(models.Model):
     @property
     def n(self) -> int:
         return int(self.sampling.get("n", 1))
+
+    @property
+    def finished(self) -> int:
+        """Samples with an answer: stored, or failed with a reason."""
+        return self.done + self.failed
+
+    def elapsed_s(self, now: datetime | None = None) -> float | None:
+        """Seconds since the first batch started, up to the end (or now, while running)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or now or timezone.now()
+        return max(0.0, (end - self.started_at).total_seconds())
+
+    def throughput_per_s(self, now: datetime | None = None) -> float | None:
+        """Samples answered per second of elapsed time."""
+        elapsed = self.elapsed_s(now)
+        if not elapsed or not self.finished:
+            return None
+        return self.finished / elapsed
+
+    def eta_s(self, now: datetime | None = None) -> float | None:
+        """Seconds left at the throughput so far; None when unknown or not running."""
+        if self.status != self.Status.RUNNING:
+            return None
+        rate = self.throughput_per_s(now)
+        if not rate:
+            return None
+        return max(0, self.total - self.finished) / rate
+
+    def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
+        """The run as the API and the run page's live channel give it (no model text)."""
+        now = now or timezone.now()
+        return {
+            "id": self.pk,
+            "kind": self.kind,
+            "status": self.status,
+            "cancel_requested": self.cancel_requested,
+            "target": self.target,
+            "target_description": self.target_description,
+            "backend": self.backend,
+            "model": self.model,
+            "sampling": self.sampling,
+            "template_version": self.template_version,
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "failed_by_reason": self.failed_by_reason,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "elapsed_s": self.elapsed_s(now),
+            "throughput_per_s": self.throughput_per_s(now),
+            "eta_s": self.eta_s(now),
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
 
     def refresh_counts(self) -> None:
         """Counts and tokens from the stored outputs (right after a redelivery too)."""

@@ -29,6 +29,7 @@ from workers.backends import (
     backend_class,
     get_backend,
 )
+from workers.live import send_run_progress
 from workers.models import ModelOutput, ModelRun
 from workers.prompts import (
     VARIABLES,
@@ -161,6 +162,7 @@ def cancel_run(run: ModelRun) -> None:
     ModelRun.objects.filter(pk=run.pk, status__in=["pending", "running"]).update(
         status=ModelRun.Status.CANCELLED, finished_at=timezone.now()
     )
+    transaction.on_commit(lambda: send_run_progress(run.pk))
 
 
 def resume_run(run: ModelRun) -> None:
@@ -168,7 +170,9 @@ def resume_run(run: ModelRun) -> None:
     ModelRun.objects.filter(pk=run.pk).update(
         cancel_requested=False, status=ModelRun.Status.RUNNING, finished_at=None
     )
+    ModelRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=timezone.now())
     run.refresh_from_db()
+    transaction.on_commit(lambda: send_run_progress(run.pk))
 
 
 def execute_run_batch(
@@ -286,6 +290,7 @@ def _store(run: ModelRun, todo: list[int], results: list[GenerationResult]) -> i
         run.refresh_counts()
         run.save(update_fields=["done", "failed", "failed_by_reason", "tokens_in", "tokens_out"])
         _finish_if_complete(run)
+        transaction.on_commit(lambda: send_run_progress(run.pk))
     return sum(1 for row in rows if not row.error_reason)
 
 

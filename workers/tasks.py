@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import transaction
 
 from annotate.importers import jobs
 from workers import runs
@@ -30,3 +31,8 @@ def start_model_run(run_id: int) -> int:
 def gpu_execute_run_batch(run_id: int, target_ids: list[int]) -> int:
     """One batch of a model run (gpu queue: routed by the `gpu_` prefix); safe to redeliver."""
     return runs.execute_run_batch(run_id, target_ids)
+
+
+def queue_run(run_id: int) -> None:
+    """Hand a created or resumed run to the workers once the transaction is committed."""
+    transaction.on_commit(lambda: start_model_run.delay(run_id))
