@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate import flags, inputs, review
 from annotate.access import get_expert_item, get_work_campaign, get_work_item
 from annotate.models import Campaign, CampaignItem, Review, Skip, Verdict
-from annotate.views.grading import SCORE_BUTTONS, score_text, score_text_or_blank
+from annotate.views.grading import score_text, score_text_or_blank
 from annotate.work import drafts, errors, visibility
 from annotate.work import queue as work_queue
 from verification.claims import ClaimEditRefused, merge_claims, split_claim
@@ -39,6 +39,12 @@ from verification.models import Claim
 
 KIND = Campaign.Kind.REVIEW_ANALYSES
 TEMPLATE = "annotate/review.html"
+# (value, key, hint) of the quality score buttons: the rubric (docs/work.md).
+SCORE_BUTTONS = [
+    ("0", "0", "every defect it claims is unreasonable"),
+    ("0.5", "5", "some claims real and some not, or all real but misstated or mis-scored"),
+    ("1", "1", "otherwise"),
+]
 # (value, key, label) of the verdict buttons of each claim.
 VERDICT_BUTTONS = [
     (Verdict.REAL.value, "r", "real"),
