@@ -242,13 +242,15 @@ def _page_context(
         ],
         "suggestions": suggestions,
         "suggested": suggested,
+        # The review (committed, or its draft) and the page's state, which the shared work
+        # templates and static/js/work.js read.
         "own": own,
+        "draft": draft,
+        "draft_revision": draft.revision if draft else 0,
         "editing": own is not None,
         "edit_open": edit_open,
         "read_only": own is not None and not edit_open,
         "committed": _committed_link(request, campaign),
-        "draft": draft,
-        "draft_revision": draft.revision if draft else 0,
         "dropped": values["dropped"],
         "score": values["score"],
         "override_reason": values["override_reason"],
@@ -258,12 +260,17 @@ def _page_context(
         "others": others,
         "history": history,
         "flags": list(flags.open_flags(campaign, proof.problem)),
-        "lease_poll_seconds": max(10, campaign.lease_seconds // 3),
+        "lease_poll_seconds": _poll_seconds(campaign),
         "score_choices": SCORE_BUTTONS,
         "verdict_choices": VERDICT_BUTTONS,
         "skip_reasons": Skip.Reason.choices,
         "error": None,
     }
+
+
+def _poll_seconds(campaign: Campaign) -> int:
+    """How often the page renews its lease: three times per lease, at most every 10 s."""
+    return max(10, campaign.lease_seconds // 3)
 
 
 def _committed_link(request: HttpRequest, campaign: Campaign) -> int | None:
@@ -322,17 +329,23 @@ def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResp
             base_revision=request.POST.get("base_revision"),
             tab=request.POST.get("tab", ""),
         )
-    except errors.StaleDraft as exc:
-        response = _draft_status(request, 409, str(exc))
-        response["Proofdesk-Draft-Revision"] = str(exc.revision)
-        response["Proofdesk-Draft-Conflict"] = "other-tab" if exc.other_tab else "newer"
-        return response
-    except errors.NotClaimed as exc:
-        return _draft_status(request, 409, str(exc))
-    except inputs.InputError as exc:
-        return _draft_status(request, 400, str(exc))
+    except (errors.StaleDraft, errors.NotClaimed, inputs.InputError) as exc:
+        return _draft_refused(request, exc)
     response = _draft_status(request, 200, "")
     response["Proofdesk-Draft-Revision"] = str(saved.revision)
+    return response
+
+
+def _draft_refused(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """400 for input the domain refuses; 409 for a draft that may not be written now: the
+    item is not the reviewer's, or the server keeps a newer draft (its revision in a header,
+    and whether another tab wrote it)."""
+    if isinstance(exc, inputs.InputError):
+        return _draft_status(request, 400, str(exc))
+    response = _draft_status(request, 409, str(exc))
+    if isinstance(exc, errors.StaleDraft):
+        response["Proofdesk-Draft-Revision"] = str(exc.revision)
+        response["Proofdesk-Draft-Conflict"] = "other-tab" if exc.other_tab else "newer"
     return response
 
 
@@ -359,18 +372,7 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
     }
     try:
         if "version" in request.POST:
-            if own is None:
-                raise inputs.InputError("version", "There is no committed review of yours to edit.")
-            edited = review.edit_review(
-                own, request.user, expected_version=request.POST["version"], **content
-            )
-            if edited.version == own.version:
-                messages.info(
-                    request, f"Nothing changed; the review stays at version {own.version}."
-                )
-            else:
-                messages.success(request, f"Your edit is saved (version {edited.version}).")
-            return redirect("review_page", item.campaign_id, item.pk)
+            return _save_edit(request, item, own, content)
         review.submit_review(
             item,
             request.user,
@@ -398,6 +400,22 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
         return _rerender(request, item, own, roles, shown, str(exc), 400)
     messages.success(request, "Review committed.")
     return _open_next(item.campaign, request.user, committed=item.pk)
+
+
+def _save_edit(
+    request: HttpRequest, item: CampaignItem, own: Review | None, content: dict[str, Any]
+) -> HttpResponse:
+    """An edit of the committed review, naming the version the page showed."""
+    if own is None:
+        raise inputs.InputError("version", "There is no committed review of yours to edit.")
+    edited = review.edit_review(
+        own, request.user, expected_version=request.POST["version"], **content
+    )
+    if edited.version == own.version:
+        messages.info(request, f"Nothing changed; the review stays at version {own.version}.")
+    else:
+        messages.success(request, f"Your edit is saved (version {edited.version}).")
+    return redirect("review_page", item.campaign_id, item.pk)
 
 
 def _rerender(
@@ -440,15 +458,16 @@ def lease(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     """Heartbeat while the page is open: renew the lease, answer with the banner (if any)."""
     # A reviewer who lost the lease gets the banner, not a 403.
     item, _ = get_expert_item(request.user, campaign_id, item_id, kind=KIND)
-    own = review.own_review(item, request.user)
-    held = own is not None or work_queue.renew_lease(item, request.user)
-    context = {
-        "campaign": item.campaign,
-        "item": item,
-        "lease_lost": not held,
-        "lease_poll_seconds": max(10, item.campaign.lease_seconds // 3),
-        "editing": own is not None,
-    }
+    # Committed work holds no lease (an edit is saved by version, whoever holds it).
+    editing = review.own_review(item, request.user) is not None
+    lost = not editing and not work_queue.renew_lease(item, request.user)
+    context = dict(
+        campaign=item.campaign,
+        item=item,
+        lease_lost=lost,
+        lease_poll_seconds=_poll_seconds(item.campaign),
+        editing=editing,
+    )
     return render(request, TEMPLATE + "#lease", context)
 
 
