@@ -556,3 +556,12 @@ def test_a_split_of_a_claim_of_another_analysis_is_not_found(client, reviewer, l
     other = Claim.objects.exclude(analysis=leased.analysis).first()
     client.force_login(reviewer)
     assert client.post(url("review_split", leased, other.pk), {"at": "5"}).status_code == 404
+
+
+def test_the_campaign_page_offers_reviewers_the_review_queue(client, reviewer, expert, campaign):
+    client.force_login(reviewer)
+    html = client.get(reverse("campaign_detail", args=[campaign.pk])).content.decode()
+    assert reverse("review_next", args=[campaign.pk]) in html
+    client.force_login(expert)
+    html = client.get(reverse("campaign_detail", args=[campaign.pk])).content.decode()
+    assert reverse("review_next", args=[campaign.pk]) not in html
