@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
@@ -213,7 +214,7 @@ def _name(value: Any) -> str:
 
 
 def create_review_campaign(
-    owner,
+    owner: User,
     name: Any,
     filters: Mapping[str, Any] | AnalysisFilters,
     *,
