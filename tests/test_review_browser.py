@@ -121,3 +121,56 @@ def test_a_reviewer_reviews_an_analysis_by_keyboard_only(browser, campaign, revi
     assert page.locator("#review-fields").get_attribute("disabled") is None
     page.screenshot(path="/tmp/review_committed.png", full_page=False)
     browser.assert_clean()
+
+
+def test_a_reviewer_merges_and_splits_claims_by_keyboard_and_keeps_the_draft(
+    browser, campaign, reviewer
+):
+    item = queue.claim_next_item(campaign, reviewer)
+    first, second, third, fourth = item.analysis.claims.order_by("order")
+    page = browser.page
+    page.set_viewport_size({"width": 1400, "height": 900})
+    browser.login(reviewer)
+    browser.goto(f"/campaigns/{campaign.pk}/review/{item.pk}/")
+    wait_rendered(page)
+
+    page.keyboard.press("r")  # claim 1 real; claim 2 is current
+    page.wait_for_function(
+        "document.getElementById('draft-status').textContent.includes('Draft saved')"
+    )
+    # m: merge claim 2 with claim 3 (both checked in the dialog); Ctrl+Enter merges.
+    page.keyboard.press("m")
+    dialog = page.locator("#merge-dialog")
+    assert dialog.is_visible()
+    checked = dialog.locator("input[name=claim]:checked")
+    assert [checked.nth(k).get_attribute("value") for k in range(2)] == [
+        str(second.pk),
+        str(third.pk),
+    ]
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    wait_rendered(page)
+    assert page.locator(".claim-item").count() == 3
+    assert "Claims merged into claim 2" in page.locator(".messages").inner_text()
+    # The verdict on claim 1 survived the reload (the draft is by claim).
+    assert page.locator(f"input[name=verdict-{first.pk}][value=real]").is_checked()
+
+    # x: split the current claim (the merged one, claim 2) at the cursor.
+    assert page.locator(".claim-item.current").get_attribute("data-index") == "1"
+    page.keyboard.press("x")
+    assert page.locator("#split-dialog").is_visible()
+    assert page.evaluate("document.activeElement.id") == "split-text"
+    page.evaluate(
+        "() => { const t = document.getElementById('split-text');"
+        " const at = t.value.indexOf('\\n\\n') + 2; t.setSelectionRange(at, at); }"
+    )
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    wait_rendered(page)
+    assert page.locator(".claim-item").count() == 4
+    browser.assert_clean()
+
+    texts = run_orm(
+        lambda: list(item.analysis.claims.order_by("order").values_list("text", flat=True))
+    )
+    assert texts == [first.text, second.text, third.text, fourth.text]

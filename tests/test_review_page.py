@@ -469,15 +469,44 @@ def test_endpoints_refuse_the_wrong_method(client, reviewer, leased):
 # -- merging and splitting claims ------------------------------------------------------------
 
 
-def test_merging_two_claims_joins_them_and_anchors_the_result(reviewer, leased):
+def place(claim: Claim, start: int, end: int, method: str = "exact", score=None) -> None:
+    Claim.objects.filter(pk=claim.pk).update(
+        start=start, end=end, anchor_method=method, anchor_score=score
+    )
+
+
+def test_merging_two_claims_joins_them_where_the_first_stands(reviewer, leased):
     c1, c2, c3, c4 = claims_of(leased)
+    place(c2, 100, 150)
+    place(c3, 160, 200, "fuzzy", 88.0)
     merged = merge_claims(leased.analysis, [c3.pk, c2.pk], reviewer)
     assert merged.pk == c2.pk and merged.order == 2
     assert merged.text == f"{c2.text}\n\n{c3.text}"
-    assert merged.quote.count(" … ") == 1
-    assert merged.anchor_method != "unanchored"
-    assert merged.start <= min(c2.start, c3.start) + 5 and merged.end >= max(c2.end, c3.end) - 5
+    assert merged.quote == f"{c2.quote.strip()} … {c3.quote.strip()}"
+    # From the first passage to the last, as sure as the less sure of the two.
+    assert (merged.start, merged.end, merged.anchor_method, merged.anchor_score) == (
+        100,
+        200,
+        "fuzzy",
+        88.0,
+    )
+    assert merged.exact == leased.proof.text[100:200]
     assert [(c.pk, c.order) for c in claims_of(leased)] == [(c1.pk, 1), (c2.pk, 2), (c4.pk, 3)]
+
+
+def test_a_merge_of_passages_far_apart_or_of_an_unlocated_claim_is_approximate(reviewer, leased):
+    c1, c2, c3, c4 = claims_of(leased)
+    length = len(leased.proof.text)
+    place(c1, 0, 40)
+    place(c2, length - 40, length)
+    far = merge_claims(leased.analysis, [c1.pk, c2.pk], reviewer)
+    assert (far.start, far.end, far.anchor_method) == (0, length, "index_span")
+    Claim.objects.filter(pk=c4.pk).update(
+        anchor_method="unanchored", start=None, end=None, anchor_score=None
+    )
+    place(c3, 300, 340)
+    partly = merge_claims(leased.analysis, [c3.pk, c4.pk], reviewer)
+    assert (partly.start, partly.end, partly.anchor_method) == (300, 340, "index_span")
 
 
 def test_splitting_a_claim_at_an_offset_makes_two_claims_in_its_place(reviewer, leased):

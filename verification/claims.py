@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Max
 
-from annotate.anchoring import Document
+from annotate.anchoring import WINDOW_SLACK, Anchor, AnchorMethod, Document
 from verification.models import Analysis, Claim
 
 # "1." "2)" "(3)" "Issue 4:" or a bullet, at the start of a line.
@@ -135,10 +135,10 @@ def merge_claims(analysis: Analysis, claim_ids: Iterable[int], by: Any) -> Claim
     """Merge two or more claims of `analysis` into one, where the first of them stands.
 
     The merged claim's text is theirs in order, one paragraph each; its quote is their
-    quotes joined with " … ", which the anchoring engine matches piece by piece in order,
-    guided by the span from the first claim's anchor to the last's. Refused
-    (`ClaimEditRefused`, nothing written) when a review of the analysis is committed (its
-    verdicts name these claims), for fewer than two claims or a claim of another analysis.
+    quotes joined with " … ". Its passage (`_merged_anchor`) runs from the first of their
+    passages to the last. Refused (`ClaimEditRefused`, nothing written) when a review of
+    the analysis is committed (its verdicts name these claims), for fewer than two claims
+    or a claim of another analysis.
     """
     ids = list(dict.fromkeys(claim_ids))
     if len(ids) < 2:
@@ -149,8 +149,6 @@ def merge_claims(analysis: Analysis, claim_ids: Iterable[int], by: Any) -> Claim
         if len(claims) != len(ids):
             raise ClaimEditRefused("Every claim to merge must be a claim of this analysis.")
         first, rest = claims[0], claims[1:]
-        quotes = [c.quote.strip() for c in claims if c.quote.strip()]
-        spans = [(c.start, c.end) for c in claims if c.start is not None and c.end is not None]
         hints = [
             (c.source_start, c.source_end)
             for c in claims
@@ -158,22 +156,47 @@ def merge_claims(analysis: Analysis, claim_ids: Iterable[int], by: Any) -> Claim
         ]
         draft = ClaimDraft(
             text="\n\n".join(c.text.strip() for c in claims if c.text.strip()),
-            quote=" … ".join(quotes),
+            quote=" … ".join(c.quote.strip() for c in claims if c.quote.strip()),
             category=", ".join(dict.fromkeys(c.category for c in claims if c.category))[:100],
             location="; ".join(dict.fromkeys(c.location for c in claims if c.location)),
-            start_hint=min(s for s, _ in spans) if spans else None,
-            end_hint=max(e for _, e in spans) if spans else None,
+            start_hint=min(s for s, _ in hints) if hints else None,
+            end_hint=max(e for _, e in hints) if hints else None,
         )
         merged = anchor_claims(analysis, [draft], analysis.proof.text)[0]
+        anchor = _merged_anchor(claims, Document(analysis.proof.text))
         Claim.objects.filter(pk__in=[c.pk for c in rest]).delete()
         _copy_anchored(merged, first)
-        first.source_start = min(s for s, _ in hints) if hints else None
-        first.source_end = max(e for _, e in hints) if hints else None
+        if anchor is not None:
+            _copy_anchor(anchor, first)
+        first.source_start, first.source_end = draft.start_hint, draft.end_hint
         first.save()
         _renumber(analysis, {})
     log.info("claims %s of analysis %s merged into %s by %s", ids, analysis.pk, first.pk, by)
     first.refresh_from_db()
     return first
+
+
+# How sure an anchor is, least sure last: a merged claim is as sure as its least sure part.
+_METHOD_RANK = [AnchorMethod.EXACT, AnchorMethod.FUZZY, AnchorMethod.INDEX_SPAN]
+
+
+def _merged_anchor(claims: list[Claim], document: Document) -> Anchor | None:
+    """The span from the first anchored passage of `claims` to the last, found as surely as
+    the least sure of them; approximate (`index_span`) when a claim has no passage or the
+    passages lie far apart (the span then holds text none of them is about). None when no
+    claim has a passage: the joined quote is anchored as a new one."""
+    placed = [c for c in claims if c.start is not None and c.end is not None]
+    if not placed:
+        return None
+    start = min(c.start for c in placed if c.start is not None)
+    end = max(c.end for c in placed if c.end is not None)
+    method = max((AnchorMethod(c.anchor_method) for c in placed), key=_METHOD_RANK.index)
+    quoted = sum((c.end or 0) - (c.start or 0) for c in placed)
+    if len(placed) < len(claims) or end - start > quoted + 2 * WINDOW_SLACK:
+        method = AnchorMethod.INDEX_SPAN
+    scores = [c.anchor_score if c.anchor_method == AnchorMethod.FUZZY else 100.0 for c in placed]
+    score = min(s for s in scores if s is not None) if method == AnchorMethod.FUZZY else None
+    return document.span(start, end, method, score)
 
 
 def split_claim(
@@ -267,6 +290,12 @@ _ANCHOR_FIELDS = (
     "text", "quote", "category", "location", "start", "end", "exact", "prefix", "suffix",
     "anchor_method", "anchor_score",
 )  # fmt: skip
+
+
+def _copy_anchor(anchor: Anchor, target: Claim) -> None:
+    target.start, target.end = anchor.start, anchor.end
+    target.exact, target.prefix, target.suffix = anchor.exact, anchor.prefix, anchor.suffix
+    target.anchor_method, target.anchor_score = anchor.method.value, anchor.score
 
 
 def _copy_anchored(source: Claim, target: Claim) -> None:
