@@ -271,7 +271,7 @@ class CampaignItem(models.Model):
     def save(self, *args, **kwargs) -> None:
         # Seeded random order; bulk_create callers set `order_key_for(...)` themselves.
         if not self.order_key and self.proof_id is not None:
-            self.order_key = order_key_for(self.campaign.seed, self.proof_id)
+            self.order_key = order_key_for(self.campaign.seed, self.analysis_id or self.proof_id)
         super().save(*args, **kwargs)
 
 

@@ -13,7 +13,15 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.campaigns import create_review_campaign
-from annotate.models import CampaignItem, Membership, Review, ReviewHistory, Role, Skip
+from annotate.models import (
+    CampaignItem,
+    Membership,
+    Review,
+    ReviewHistory,
+    Role,
+    Skip,
+    order_key_for,
+)
 from annotate.review import submit_review
 from annotate.work import queue
 from annotate.work.errors import AlreadyCommitted, NotClaimed
@@ -233,3 +241,17 @@ def test_32_concurrent_reviewers_never_share_an_item(pool_for_32_threads, owner)
     assert len(set(pairs)) == len(pairs) == 600
     assert sum(len(a) for a in race.reviewed.values()) == 600
     assert not campaign.items.filter(lease_holder__isnull=False).exists()
+
+
+def test_a_review_item_saved_one_by_one_is_ordered_by_its_analysis(owner, reviewer):
+    """Like the bulk path: two analyses of one proof get two places in the seeded order."""
+    campaign = make_review_campaign(owner, [reviewer], proofs=1)
+    proof = campaign.items.get().proof
+    first, second = add_analyses([proof, proof], model="verifier-z")
+    items = [CampaignItem(campaign=campaign, proof=proof, analysis=a) for a in (first, second)]
+    for item in items:
+        item.save()
+    assert [i.order_key for i in items] == [
+        order_key_for(campaign.seed, first.pk),
+        order_key_for(campaign.seed, second.pk),
+    ]
