@@ -48,7 +48,8 @@ class Stub:
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
-        self.last_request_at = 0.0  # time.time() of the last completion request
+        self.first_request_at = 0.0  # time.time() of the first completion request
+        self.last_request_at = 0.0  # and of the last
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -56,6 +57,7 @@ class Stub:
                 "requests": self.requests,
                 "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
+                "first_request_at": self.first_request_at,
                 "last_request_at": self.last_request_at,
             }
 
@@ -63,6 +65,7 @@ class Stub:
         with self.lock:
             self.requests += 1
             self.last_request_at = time.time()
+            self.first_request_at = self.first_request_at or self.last_request_at
         prompt = json.dumps(body.get("messages") or body.get("prompt") or "")
         if "STUB-500" in prompt:
             return 500, {"error": {"message": "stub: internal error"}}
