@@ -168,7 +168,11 @@ def test_the_page_reads_a_bounded_number_of_queries(
     client, reviewer, leased, django_assert_max_num_queries
 ):
     client.force_login(reviewer)
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(8):
+        assert client.get(url("review_page", leased)).status_code == 200
+    # Committed: the other reviews, the models' meta-assessments and the history too.
+    commit(leased, reviewer, [R, F, R, R], "0.5")
+    with django_assert_max_num_queries(13):
         assert client.get(url("review_page", leased)).status_code == 200
 
 
@@ -404,6 +408,39 @@ def test_other_reviews_are_not_in_the_page_before_commit(client, reviewer, exper
     commit(item, reviewer, [F, F, F, F], "0")
     html = client.get(url("review_page", item)).content.decode()
     assert 'id="others"' in html and "SECRET-COMMENT" in html and "david_expert" in html
+
+
+def test_a_models_meta_assessment_is_not_in_the_page_before_commit(client, reviewer, leased):
+    from workers.models import ModelOutput, ModelRun
+
+    run = ModelRun.objects.create(
+        kind="meta_verify",
+        target={},
+        target_description="the campaign's analyses",
+        backend="replay",
+        model="meta-judge-x",
+        sampling={},
+        template_text="t",
+        template_hash="0" * 64,
+        template_version="meta-v1",
+    )
+    ModelOutput.objects.create(
+        run=run,
+        target_id=leased.analysis_id,
+        sample_index=0,
+        text="META-SECRET verdict",
+        backend="replay",
+        model="meta-judge-x",
+        template_version="meta-v1",
+        sampling={},
+        score=Decimal("0.5"),
+    )
+    client.force_login(reviewer)
+    html = client.get(url("review_page", leased)).content.decode()
+    assert "META-SECRET" not in html and "meta-judge-x" not in html
+    commit(leased, reviewer, [F, F, F, F], "0")
+    html = client.get(url("review_page", leased)).content.decode()
+    assert "META-SECRET" in html and "meta-judge-x" in html
 
 
 # -- access, for every endpoint --------------------------------------------------------------
