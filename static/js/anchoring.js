@@ -166,6 +166,14 @@
       if (g && g.node === w.node) g.to = w.end;
       else groups.push({ node: w.node, from: w.offset, to: w.end });
     });
+    // The spaces between two pieces of the passage are part of it: a mark runs over the
+    // blank end of its text node when another piece follows, and over the blank start of
+    // its node when one precedes it, so the passage reads as one stretch, not word by word.
+    groups.forEach(function (g, k) {
+      if (g.from < 0) return;
+      if (k < groups.length - 1 && !g.node.data.slice(g.to).trim()) g.to = g.node.data.length;
+      if (k > 0 && !g.node.data.slice(0, g.from).trim()) g.from = 0;
+    });
     var marks = [];
     groups.reverse().forEach(function (g) {
       var mark = document.createElement("mark");
