@@ -386,3 +386,43 @@ def test_a_target_deleted_after_the_run_was_made_is_recorded_as_missing(proofs):
     run.refresh_from_db()
     assert len(backend.requests) == 2
     assert (run.done, run.failed_by_reason) == (2, {"target_missing": 1})
+
+
+def test_run_model_with_queue_follows_the_run_the_workers_carry_out(proofs, tmp_path):
+    import io
+
+    from django.core.management import call_command
+
+    from proofdesk.celery import app
+
+    recording = record_two_samples(proofs, tmp_path)
+    out = io.StringIO()
+    app.conf.task_always_eager, eager = True, app.conf.task_always_eager
+    try:
+        call_command(
+            "run_model", "--kind", "verify", "--campaign", "Test campaign", "--backend", "replay",
+            "--model", "judge", "--n", "2", "--option", f"recording={recording}", "--queue",
+            "--no-progress", stdout=out,
+        )  # fmt: skip
+    finally:
+        app.conf.task_always_eager = eager
+    run = ModelRun.objects.get()
+    assert f"run {run.pk} queued: 6 samples" in out.getvalue()
+    assert f"run {run.pk} done: 6/6 samples stored" in out.getvalue()
+
+
+def test_run_model_with_queue_and_detach_returns_at_once(proofs, monkeypatch):
+    import io
+
+    from django.core.management import call_command
+
+    queued = []
+    monkeypatch.setattr(tasks.start_model_run, "delay", queued.append)
+    out = io.StringIO()
+    call_command(
+        "run_model", "--kind", "verify", "--campaign", "Test campaign", "--backend", "replay",
+        "--model", "judge", "--queue", "--detach", stdout=out,
+    )  # fmt: skip
+    run = ModelRun.objects.get()
+    assert queued == [run.pk] and run.status == "pending"
+    assert out.getvalue().strip() == f"run {run.pk} queued: 3 samples, campaign Test campaign"

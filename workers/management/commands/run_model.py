@@ -1,13 +1,16 @@
 """`python manage.py run_model --kind verify --campaign NAME --backend replay --model M --n 1`.
 
 Creates a model run and carries it out here, batch by batch, with a progress bar (or,
-with `--queue`, hands it to the Celery workers). `--resume ID` takes up a run again:
-stored samples are kept, failed and missing ones asked for anew. A malformed request is
-refused before anything is written.
+with `--queue`, hands it to the Celery workers and follows its progress on the same bar;
+`--detach` returns at once, Ctrl-C stops following and leaves the run going).
+`--resume ID` takes up a run again: stored samples are kept, failed and missing ones asked
+for anew. A malformed request is refused before anything is written.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ from workers import runs, tasks
 from workers.backends import BACKENDS
 from workers.models import ModelRun
 from workers.prompts import Kind
+
+FOLLOW_INTERVAL_S = 1.0
 
 
 def _option(value: str) -> tuple[str, Any]:
@@ -59,7 +64,10 @@ class Command(BaseCommand):
             help="backend option, e.g. base_url=http://127.0.0.1:8000/v1 or recording=FILE",
         )
         parser.add_argument("--resume", type=int, metavar="RUN_ID", help="take up a run again")
-        parser.add_argument("--queue", action="store_true", help="hand the run to Celery")
+        parser.add_argument(
+            "--queue", action="store_true", help="hand the run to Celery and follow its progress"
+        )
+        parser.add_argument("--detach", action="store_true", help="with --queue: do not follow")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -67,7 +75,8 @@ class Command(BaseCommand):
         if options["queue"]:
             tasks.start_model_run.delay(run.pk)
             self.stdout.write(f"run {run.pk} queued: {run.total} samples, {run.target_description}")
-            return
+            if options["detach"]:
+                return
         before = run.done
         bar = tqdm(
             total=run.total,
@@ -82,7 +91,15 @@ class Command(BaseCommand):
             bar.set_postfix(failed=current.failed, tokens_out=current.tokens_out)
 
         try:
-            run = runs.run_batches(run, progress=progress)
+            if options["queue"]:
+                run = self._follow(run, progress)
+            else:
+                run = runs.run_batches(run, progress=progress)
+        except KeyboardInterrupt:
+            if not options["queue"]:
+                raise
+            self.stdout.write(f"stopped following run {run.pk}; the workers carry on")
+            return
         finally:
             bar.close()
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(run.failed_by_reason.items()))
@@ -91,6 +108,16 @@ class Command(BaseCommand):
             f"({run.done - before} new), {run.failed} failed{f' ({reasons})' if reasons else ''}, "
             f"tokens in {run.tokens_in}, out {run.tokens_out}"
         )
+
+    @staticmethod
+    def _follow(run: ModelRun, progress: Callable[[ModelRun], None]) -> ModelRun:
+        """The progress of a run the workers carry out, until it is done or cancelled."""
+        while True:
+            run.refresh_from_db()
+            progress(run)
+            if run.status in (ModelRun.Status.DONE, ModelRun.Status.CANCELLED):
+                return run
+            time.sleep(FOLLOW_INTERVAL_S)
 
     @staticmethod
     def _resumed(run_id: int) -> ModelRun:
