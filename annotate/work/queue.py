@@ -82,7 +82,7 @@ def claim_next_item(
     current = (
         CampaignItem.objects.filter(campaign=campaign, lease_holder=grader)
         .leased(now)
-        .select_related("campaign", "proof__problem")
+        .select_related("campaign", "proof__problem", "analysis")
         .order_by("lease_expires_at", "id")
         .first()
     )
@@ -106,7 +106,7 @@ def claim_next_item(
         if connection.features.has_select_for_update_skip_locked:
             with transaction.atomic():
                 head = (
-                    candidates.select_related("campaign", "proof__problem")
+                    candidates.select_related("campaign", "proof__problem", "analysis")
                     .select_for_update(skip_locked=True, of=("self",))
                     .first()
                 )
@@ -121,7 +121,7 @@ def claim_next_item(
             return None
         taken = next((pk for pk in ids if take(pk)), None)
         if taken is not None:
-            return CampaignItem.objects.select_related("campaign", "proof__problem").get(pk=taken)
+            return CampaignItem.objects.select_related("campaign", "proof__problem", "analysis").get(pk=taken)
     return None
 
 
