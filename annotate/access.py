@@ -374,7 +374,7 @@ MAY_NOT_RUN = "Only staff and the owners of the target campaign can run a model 
 NO_RUN = "This model run does not exist, or it is not yours to see."
 
 
-def require_run_launcher(user, target: Any) -> None:
+def require_run_launcher(user: Any, target: Any) -> None:
     """Who may launch a model run on `target`: staff on anything; an owner on their own
     campaign ({"campaign": NAME}). PermissionDenied for anyone else, and for a non-staff
     user naming a campaign that does not exist (no oracle of campaign names)."""
@@ -387,7 +387,7 @@ def require_run_launcher(user, target: Any) -> None:
         raise PermissionDenied(MAY_NOT_RUN)
 
 
-def runs_for(user):
+def runs_for(user: Any) -> Any:
     """The model runs the user may see: staff every run, an owner the runs on their campaigns."""
     from workers.models import ModelRun
 
@@ -399,7 +399,7 @@ def runs_for(user):
     return ModelRun.objects.filter(target__campaign__in=names)
 
 
-def get_model_run(user, run_id: int):
+def get_model_run(user: Any, run_id: int) -> Any:
     """A model run for its page, live channel, cancel and resume (pages and API alike):
     staff, and the owners of its target campaign; 404 for everyone else."""
     from workers.models import ModelRun

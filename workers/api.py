@@ -13,6 +13,8 @@ check as the launch page's and `run_model`'s, and nothing is written. Who may is
 annotate/access.py's (`require_run_launcher`, `get_model_run`), as for the pages.
 """
 
+# DRF's api_view is untyped.
+# mypy: disallow-untyped-decorators=False
 from __future__ import annotations
 
 from typing import Any

@@ -13,7 +13,7 @@ from annotate.access import get_model_run
 from workers.live import run_group
 
 
-class RunProgressConsumer(AsyncJsonWebsocketConsumer):
+class RunProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # untyped
     """Pushes `{"type": "progress", ...the run's figures}` after every stored batch, a
     cancel and a resume. Authorised exactly like the run page (`get_model_run`): anonymous
     users and outsiders are refused (close code 4403) before the handshake completes; the

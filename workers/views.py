@@ -18,6 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from annotate.access import (
     campaigns_owned_by,
@@ -40,6 +41,10 @@ SAMPLING_FIELDS = {
 }
 FAILED_SHOWN = 50
 RECENT_SHOWN = 5
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
 
 
 def request_from_form(data: QueryDict) -> dict[str, Any]:
@@ -74,7 +79,8 @@ def request_from_form(data: QueryDict) -> dict[str, Any]:
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
     visible = runs_for(request.user).select_related("created_by")[:200]
-    may_launch = request.user.is_staff or campaigns_owned_by(request.user).exists()
+    owned = campaigns_owned_by(request.user)  # type: ignore[no-untyped-call]
+    may_launch = request.user.is_staff or owned.exists()
     return render(request, "workers/run_list.html", {"runs": visible, "may_launch": may_launch})
 
 
@@ -114,7 +120,9 @@ def run_new(request: HttpRequest) -> HttpResponse:
         "error": error,
         "kinds": Kind.choices,
         "backends": sorted(BACKENDS),
-        "campaigns": campaigns_owned_by(request.user).order_by("name"),
+        "campaigns": campaigns_owned_by(request.user).order_by(  # type: ignore[no-untyped-call]
+            "name"
+        ),
         "default_templates": {kind: default_template(kind).text for kind in Kind.values},
     }
     return render(request, "workers/run_new.html", context, status=status)
@@ -122,7 +130,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     run = get_model_run(request.user, run_id)
     failed = run.outputs.exclude(error_reason="").order_by("target_id", "sample_index")
     recent = run.outputs.filter(error_reason="").order_by("-id")[:RECENT_SHOWN]
