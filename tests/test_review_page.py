@@ -499,8 +499,12 @@ def test_another_reviewer_may_not_open_an_item_leased_to_someone_else(client, ex
 def test_endpoints_refuse_the_wrong_method(client, reviewer, leased):
     client.force_login(reviewer)
     assert client.post(url("review_page", leased)).status_code == 405
-    for name in ("review_draft", "review_submit", "review_skip", "review_merge"):
+    for name in ("review_draft", "review_submit", "review_skip", "review_merge", "review_lease"):
         assert client.get(url(name, leased)).status_code == 405, name
+    claim = claims_of(leased)[0]
+    assert client.get(url("review_split", leased, claim.pk)).status_code == 405
+    assert client.get(reverse("review_next", args=[leased.campaign_id])).status_code == 405
+    assert client.post(reverse("review_queue", args=[leased.campaign_id])).status_code == 405
 
 
 # -- merging and splitting claims ------------------------------------------------------------
