@@ -15,6 +15,7 @@ from django.urls import reverse
 from annotate.models import Campaign, Membership, Role
 from proofdesk.asgi import application
 from tests.conftest import PASSWORD
+from tests.test_live import people  # noqa: F401  (fixture: browsers on the ASGI server)
 from tests.test_model_runs import FakeBackend
 from workers import runs, tasks
 from workers.models import ModelOutput, ModelRun
@@ -389,3 +390,30 @@ def test_the_run_socket_pushes_figures_after_each_batch_to_owners_and_refuses_ot
     assert event["type"] == "progress" and event["id"] == run.pk
     assert (event["status"], event["done"], event["total"]) == ("done", 2, 2)
     assert "text" not in json.dumps(event)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_run_page_in_a_browser_follows_the_run_without_a_reload(
+    people,  # noqa: F811  (the fixture imported above)
+    campaign,
+    owner,
+):
+    from tests.browser import run_orm
+
+    run = make_run(n=2)
+    page = people.page_for(owner)
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+    page.goto(people.base_url + reverse("run_detail", args=[run.pk]), wait_until="load")
+    page.wait_for_selector("[data-live-status][data-state=live]")
+    assert page.locator("[data-field=status]").inner_text() == "Pending"
+    page.evaluate("window.__notReloaded = true")
+    run_orm(lambda: runs.run_batches(run, backend=FakeBackend()))
+    page.wait_for_function(
+        "document.querySelector('[data-field=status]').innerText === 'Done'"
+    )
+    assert page.locator("[data-field=done]").inner_text() == "2"
+    assert page.evaluate("window.__notReloaded") is True
+    assert frames and all("text" not in json.loads(f) for f in frames)
+    assert not people.log.problems(), people.log.problems()
