@@ -635,3 +635,20 @@ def test_the_campaign_page_offers_reviewers_the_review_queue(client, reviewer, e
     client.force_login(expert)
     html = client.get(reverse("campaign_detail", args=[campaign.pk])).content.decode()
     assert reverse("review_next", args=[campaign.pk]) not in html
+
+
+def test_an_analysis_without_claims_is_rated_on_its_score_alone(client, reviewer, leased):
+    leased.analysis.claims.all().delete()
+    client.force_login(reviewer)
+    html = client.get(url("review_page", leased)).content.decode()
+    assert 'id="no-claims"' in html and 'id="suggested-score">0.5<' in html
+    # No claimed issue justifies a score below 1 (the judge gives none): 0.5 is suggested.
+    form = review_form(leased, [], "1", submission_key=str(uuid.uuid4()))
+    refused = client.post(url("review_submit", leased), form)
+    assert refused.status_code == 400 and Review.objects.count() == 0
+    assert "The rubric suggests 0.5 from your verdicts; say why you give 1." in (
+        refused.content.decode()
+    )
+    form = review_form(leased, [], "0.5", submission_key=str(uuid.uuid4()))
+    assert client.post(url("review_submit", leased), form).status_code == 302
+    assert Review.objects.get().verdicts.count() == 0
