@@ -265,7 +265,16 @@ def _page_context(
         "verdict_choices": VERDICT_BUTTONS,
         "skip_reasons": Skip.Reason.choices,
         "error": None,
+        **_urls(item),
     }
+
+
+def _urls(item: CampaignItem) -> dict[str, str]:
+    """The page's endpoints, which the shared work templates link to."""
+    args = [item.campaign_id, item.pk]
+    names = {"page": "review_page", "draft": "review_draft", "skip": "review_skip"}
+    urls = {f"{key}_url": reverse(name, args=args) for key, name in names.items()}
+    return urls | {"lease_url": reverse("review_lease", args=args)}
 
 
 def _poll_seconds(campaign: Campaign) -> int:
@@ -467,6 +476,7 @@ def lease(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
         lease_lost=lost,
         lease_poll_seconds=_poll_seconds(item.campaign),
         editing=editing,
+        lease_url=_urls(item)["lease_url"],
     )
     return render(request, TEMPLATE + "#lease", context)
 
