@@ -426,3 +426,24 @@ def test_run_model_with_queue_and_detach_returns_at_once(proofs, monkeypatch):
     run = ModelRun.objects.get()
     assert queued == [run.pk] and run.status == "pending"
     assert out.getvalue().strip() == f"run {run.pk} queued: 3 samples, campaign Test campaign"
+
+
+def test_the_openai_backend_makes_no_call_once_the_request_should_stop():
+    from bench.openai_stub import start_in_thread
+    from workers.backends import Sampling
+    from workers.backends.openai import OpenAIBackend
+
+    stub, server = start_in_thread()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        backend = OpenAIBackend("m", base_url=base_url, backoff_base_s=0.01)
+        chat = [{"role": "user", "content": "Judge this."}]
+        asked = [
+            GenerationRequest(prompt=chat, sampling=Sampling(), should_stop=lambda: False),
+            GenerationRequest(prompt=chat, sampling=Sampling(), should_stop=lambda: True),
+        ]
+        going, stopped = backend.generate(asked)
+    finally:
+        server.shutdown()
+    assert going.ok and stub.stats()["requests"] == 1
+    assert stopped.error is not None and stopped.error.reason == "cancelled"

@@ -218,3 +218,29 @@ def test_a_cancelled_run_makes_no_new_model_call_within_seconds(
     assert after_cancel["requests"] < len(run.target_ids)
     run.refresh_from_db()
     assert run.status == "cancelled" and run.outputs.count() < run.total
+
+
+def test_a_cancel_also_stops_the_retries_of_a_batch_already_with_the_backend(
+    transactional_db, campaign, problem, worker, stub
+):
+    server_stub, base_url = stub
+    make_proofs(campaign, problem, ["The engine keeps failing on this one: STUB-500."])
+    # About 30 s of retries if nothing stops them.
+    run = openai_run(base_url, n=1, max_retries=30, backoff_base_s=1.0, backoff_max_s=1.0)
+    worker.start()
+    tasks.start_model_run.delay(run.pk)
+    wait_until(lambda: server_stub.stats()["requests"] >= 2, 60, "a retry", worker)
+    cancelled_at = time.time()
+    runs.cancel_run(run)
+    wait_until(
+        lambda: run.outputs.filter(error_reason="cancelled").exists(),
+        30,
+        "the batch to stop",
+        worker,
+    )
+    stopped = server_stub.stats()
+    assert stopped["last_request_at"] < cancelled_at + runs.CANCEL_POLL_S + 1.5
+    assert stopped["requests"] < 10
+    run.refresh_from_db()
+    # The campaign's other proof was answered at once; the failing one stopped retrying.
+    assert run.failed_by_reason == {"cancelled": 1} and run.status == "cancelled"

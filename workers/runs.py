@@ -9,11 +9,13 @@ for every batch of a run in turn, stopping when the run is cancelled.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from annotate.models import Campaign, Problem, Proof, content_hash
@@ -41,6 +43,7 @@ from workers.prompts import (
 )
 
 BATCH_SIZE = 8  # targets per task: small enough that a lost worker loses little work
+CANCEL_POLL_S = 1.0  # how often a batch with the backend looks for a cancellation
 
 _backends: dict[str, InferenceBackend] = {}  # one per process and configuration
 
@@ -184,7 +187,9 @@ def execute_run_batch(
 
     1. Targets whose n samples are all stored (successfully) are left out; a cancelled or
        finished run makes no call at all.
-    2. The backend is called outside any transaction (it may take minutes).
+    2. The backend is called outside any transaction (it may take minutes); a cancellation
+       meanwhile stops its further calls (retries included) within `CANCEL_POLL_S`, and
+       the requests it stopped are stored failed as `cancelled` (asked again on resume).
     3. Under a lock on the run row, the samples stored meanwhile by another delivery are
        left out again; failed rows for the rest are replaced by this attempt's results,
        inserted with ON CONFLICT DO NOTHING (the unique key is the last guard).
@@ -209,20 +214,50 @@ def execute_run_batch(
     prompts = _prompts(run, todo)
     sampling = Sampling.from_dict(run.sampling)
     asked = [tid for tid in todo if tid in prompts]  # a target deleted since is not asked
-    requests = [
-        GenerationRequest(
-            prompt=prompts[tid][0], sampling=sampling, kind=run.kind, identity=prompts[tid][1]
-        )
-        for tid in asked
-    ]
-    try:
-        engine = backend or _backend_for(run)
-        answers = dict(zip(asked, engine.generate(requests), strict=True))
-    except BackendError as exc:  # the backend cannot work at all: every request fails
-        answers = {tid: GenerationResult(error=exc) for tid in asked}
+    with _watch_cancel(run.pk) as cancelled:
+        requests = [
+            GenerationRequest(
+                prompt=prompts[tid][0],
+                sampling=sampling,
+                kind=run.kind,
+                identity=prompts[tid][1],
+                should_stop=cancelled,
+            )
+            for tid in asked
+        ]
+        try:
+            engine = backend or _backend_for(run)
+            answers = dict(zip(asked, engine.generate(requests), strict=True))
+        except BackendError as exc:  # the backend cannot work at all: every request fails
+            answers = {tid: GenerationResult(error=exc) for tid in asked}
     gone = BackendError("target_missing", "the target no longer exists")
     results = [answers.get(tid) or GenerationResult(error=gone) for tid in todo]
     return _store(run, todo, results)
+
+
+@contextmanager
+def _watch_cancel(run_id: int) -> Iterator[Callable[[], bool]]:
+    """A test of "was the run cancelled?" that the backend may ask before every call, from
+    any thread or event loop: a watcher thread reads the flag every `CANCEL_POLL_S` while
+    the batch is with the backend (a batch answered sooner never reads it)."""
+    done, cancelled = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        try:
+            while not done.wait(CANCEL_POLL_S):
+                if ModelRun.objects.filter(pk=run_id, cancel_requested=True).exists():
+                    cancelled.set()
+                    return
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    watcher = threading.Thread(target=watch, name=f"run-{run_id}-cancel-watch", daemon=True)
+    watcher.start()
+    try:
+        yield cancelled.is_set
+    finally:
+        done.set()
+        watcher.join()
 
 
 def _stored_keys(run: ModelRun, target_ids: Iterable[int]) -> set[tuple[int, int]]:

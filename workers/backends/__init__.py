@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,7 +31,7 @@ class BackendError(Exception):
     """The one error a backend raises or reports. `reason` is a short code stored with a
     failed output and counted on the run (`timeout`, `rate_limited`, `server_error`,
     `connection`, `bad_request`, `bad_response`, `not_recorded`, `not_installed`,
-    `unknown_backend`, `config`)."""
+    `unknown_backend`, `config`, `cancelled`)."""
 
     def __init__(self, reason: str, message: str = "") -> None:
         super().__init__(f"{reason}: {message}" if message else reason)
@@ -91,6 +91,9 @@ class GenerationRequest:
     # the identity of what is asked about ("proof:<sha256>"). Other backends ignore them.
     kind: str = ""
     identity: str = ""
+    # Asked before every attempt by backends that make calls (openai): once it says True,
+    # no new call is made and the request ends with BackendError("cancelled").
+    should_stop: Callable[[], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

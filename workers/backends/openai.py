@@ -5,7 +5,8 @@ asked for in one request (`n`), so the engine prefills the shared prompt once. A
 `concurrency` requests are in flight. A 429, a 5xx, a timeout or a dropped connection is
 retried up to `max_retries` times, waiting `backoff_base_s * 2**attempt` seconds (capped
 at `backoff_max_s`; a server's `Retry-After` is honoured within the same cap), then
-reported as that request's `BackendError`. Any other 4xx is not retried.
+reported as that request's `BackendError`. Any other 4xx is not retried. A request whose
+`should_stop` says so (its run was cancelled) makes no further attempt.
 
 A regex in the sampling is sent as vLLM's `structured_outputs: {"regex": ...}` (the older
 `guided_regex` is silently ignored by current vLLM servers).
@@ -92,6 +93,9 @@ class OpenAIBackend(InferenceBackend):
     ) -> GenerationResult:
         path, body = self._body(request)
         for attempt in range(self.max_retries + 1):
+            if request.should_stop is not None and request.should_stop():
+                cancelled = BackendError("cancelled", "the run was cancelled before this call")
+                return GenerationResult(error=cancelled, attempts=attempt)
             started = time.monotonic()
             retry_after = None
             try:
