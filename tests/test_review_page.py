@@ -147,6 +147,20 @@ def test_approximate_and_unanchored_claims_are_marked(client, reviewer, leased):
     assert [a["approximate"] for a in anchors] == [True, True, True, False]
 
 
+def test_a_claims_location_and_quote_are_shown_as_math_not_source(client, reviewer, leased):
+    """The judge writes TeX in a claim's location and wraps its quotes in quotation marks:
+    the page typesets the one and does not double the other (seen in the browser walk)."""
+    first = claims_of(leased)[0]
+    Claim.objects.filter(pk=first.pk).update(
+        location=r"Step 1, derivation of \(a^2 \ge ab\)", quote="“since \(x > 0\)”"
+    )
+    client.force_login(reviewer)
+    html = client.get(url("review_page", leased)).content.decode()
+    head = html.split(f'id="claim-{first.pk}"')[1].split("</p>")[0]
+    assert "\\(a^2" not in head and 'class="math' in head
+    assert "““" not in html and "“since" in html
+
+
 def test_an_unparseable_analysis_is_shown_as_written(client, reviewer, leased):
     Analysis.objects.filter(pk=leased.analysis_id).update(
         text="<script>alert(1)</script> garbled **verdict", parse_status="truncated"

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate import flags, inputs, review
 from annotate.access import get_expert_item, get_work_campaign, get_work_item
+from annotate.anchoring import clean_quote
 from annotate.models import Campaign, CampaignItem, Review, Skip, Verdict
 from annotate.views.grading import score_text, score_text_or_blank
 from annotate.work import drafts, errors, visibility
@@ -212,6 +213,8 @@ def _page_context(
         rows.append(
             {
                 "claim": claim,
+                # Shown inside typographic quotes: without the marks the verifier put round it.
+                "quote": clean_quote(claim.quote),
                 "number": number,
                 "anchor_class": css,
                 "anchor_words": words,
