@@ -243,13 +243,13 @@ def _watch_cancel(run_id: int) -> Iterator[Callable[[], bool]]:
     done, cancelled = threading.Event(), threading.Event()
 
     def watch() -> None:
-        try:
-            while not done.wait(CANCEL_POLL_S):
+        while not done.wait(CANCEL_POLL_S):
+            try:
                 if ModelRun.objects.filter(pk=run_id, cancel_requested=True).exists():
                     cancelled.set()
                     return
-        finally:
-            connections.close_all()  # this thread's own connection
+            finally:
+                connections.close_all()  # hold a connection (of the pool) only to look
 
     watcher = threading.Thread(target=watch, name=f"run-{run_id}-cancel-watch", daemon=True)
     watcher.start()
