@@ -52,8 +52,10 @@ def suggest_score(verdicts: Iterable[str], analysis_score: Decimal | None) -> De
     """The quality score the rubric implies, or None when the verdicts do not decide it
     (a claim unsure or not yet judged: the reviewer chooses, no reason needed).
 
-    - no claims: 1 if the analysis gives the proof full marks (nothing to check), else 0.5
-      (a score below 1 that no claimed issue justifies is a mis-score);
+    - no claims: 1 if the analysis gives the proof full marks (nothing to check), 0.5 if
+      it gives less (a score below 1 that no claimed issue justifies is a mis-score), and
+      no suggestion when it gives no score at all (the Open Proof Corpus judge never
+      does: whether its silence is right is the reviewer's call);
     - every claim not real: 0;
     - some real and some not: 0.5;
     - all real: 0.5 if the analysis still gives full marks (mis-scored), else 1 (whether it
@@ -63,6 +65,8 @@ def suggest_score(verdicts: Iterable[str], analysis_score: Decimal | None) -> De
     if any(v not in (Verdict.REAL, Verdict.NOT_REAL) for v in verdicts):
         return None
     if not verdicts:
+        if analysis_score is None:
+            return None
         return ONE if analysis_score == ONE else HALF
     real = sum(v == Verdict.REAL for v in verdicts)
     if real == 0:

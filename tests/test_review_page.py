@@ -75,6 +75,8 @@ def expected_suggestion(verdicts: tuple[str, ...], analysis_score: Decimal | Non
     if any(v == U for v in verdicts):
         return None
     if not verdicts:
+        if analysis_score is None:
+            return None
         return Decimal("1") if analysis_score == 1 else Decimal("0.5")
     real = verdicts.count(R)
     if real == 0:
@@ -652,11 +654,24 @@ def test_the_campaign_page_offers_reviewers_the_review_queue(client, reviewer, e
 
 
 def test_an_analysis_without_claims_is_rated_on_its_score_alone(client, reviewer, leased):
+    """No claims and no score (the OPC judge gives none): the rubric has nothing to go on,
+    so it suggests nothing and any score needs no reason; with a score below 1 that no
+    claim justifies, it suggests 0.5."""
     leased.analysis.claims.all().delete()
     client.force_login(reviewer)
     html = client.get(url("review_page", leased)).content.decode()
-    assert 'id="no-claims"' in html and 'id="suggested-score">0.5<' in html
-    # No claimed issue justifies a score below 1 (the judge gives none): 0.5 is suggested.
+    assert 'id="no-claims"' in html and 'id="suggested-score">0.5<' not in html
+    form = review_form(leased, [], "1", submission_key=str(uuid.uuid4()))
+    assert client.post(url("review_submit", leased), form).status_code == 302
+    assert Review.objects.get().suggested_score is None
+
+
+def test_an_analysis_without_claims_but_a_low_score_is_suggested_half(client, reviewer, leased):
+    leased.analysis.claims.all().delete()
+    Analysis.objects.filter(pk=leased.analysis_id).update(score=Decimal("0"), parse_status="ok")
+    client.force_login(reviewer)
+    html = client.get(url("review_page", leased)).content.decode()
+    assert 'id="suggested-score">0.5<' in html
     form = review_form(leased, [], "1", submission_key=str(uuid.uuid4()))
     refused = client.post(url("review_submit", leased), form)
     assert refused.status_code == 400 and Review.objects.count() == 0

@@ -121,7 +121,8 @@ def claim_next_item(
             return None
         taken = next((pk for pk in ids if take(pk)), None)
         if taken is not None:
-            return CampaignItem.objects.select_related("campaign", "proof__problem", "analysis").get(pk=taken)
+            related = ("campaign", "proof__problem", "analysis")
+            return CampaignItem.objects.select_related(*related).get(pk=taken)
     return None
 
 
