@@ -341,7 +341,27 @@ def test_campaign_list_queries_do_not_grow_with_campaigns(
     make_campaigns(5, 0)
     small = count_queries(client, reverse("campaign_list"))
     make_campaigns(55, 5)
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):  # session, user, campaigns, "may create?"
         large = count_queries(client, reverse("campaign_list"))
     assert large == small
     assert "Round 59" in client.get(reverse("campaign_list")).content.decode()
+
+
+def test_campaign_list_counts_committed_work_once_per_item_whatever_the_roles(
+    client, owner, campaign
+):
+    """An owner who also grades has two memberships: the counts must not double."""
+    Membership.objects.create(campaign=campaign, user=owner, role=Role.GRADER)
+    items = list(campaign.items.all())
+    CampaignItem.objects.filter(pk=items[0].pk).update(committed=2)
+    client.force_login(owner)
+    response = client.get(reverse("campaign_list"))
+    row = next(c for c in response.context["campaigns"] if c.pk == campaign.pk)
+    assert (row.item_count, row.committed) == (len(items), 2)
+    assert reverse("review_campaign_new") in response.content.decode()
+
+
+def test_only_campaign_owners_are_offered_a_new_review_campaign(client, expert, campaign):
+    client.force_login(expert)  # a grader of the campaign, owner of none
+    html = client.get(reverse("campaign_list")).content.decode()
+    assert reverse("review_campaign_new") not in html

@@ -681,3 +681,13 @@ def test_an_analysis_without_claims_but_a_low_score_is_suggested_half(client, re
     form = review_form(leased, [], "0.5", submission_key=str(uuid.uuid4()))
     assert client.post(url("review_submit", leased), form).status_code == 302
     assert Review.objects.get().verdicts.count() == 0
+
+
+def test_a_review_campaigns_page_speaks_of_reviews_and_analyses(client, owner, campaign):
+    client.force_login(owner)
+    html = client.get(reverse("campaign_detail", args=[campaign.pk])).content.decode()
+    assert "0 of 4 reviews" in html and "<th>Analysis</th>" in html  # 2 items × overlap 2
+    item = campaign.items.first()
+    assert f"analysis {item.analysis_id} of proof {item.proof_id}" in html
+    # Review campaigns are made from analyses, not filled by the proof importer.
+    assert reverse("import_upload", args=[campaign.pk]) not in html

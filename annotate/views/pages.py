@@ -15,14 +15,19 @@ from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from annotate import flags, progress
-from annotate.access import campaigns_for, get_campaign_for_member, get_item_to_view
-from annotate.models import CampaignItem, Grade, Role, Skip
+from annotate.access import (
+    campaigns_for,
+    campaigns_owned_by,
+    get_campaign_for_member,
+    get_item_to_view,
+)
+from annotate.models import Campaign, CampaignItem, Grade, Role, Skip
 from annotate.others import others_for
 from annotate.views.grading import duration_text, score_text
 from annotate.work import visibility
@@ -39,18 +44,31 @@ def _template(request: HttpRequest, template: str, default: str, *others: str) -
     return f"{template}#{target if target in others else default}"
 
 
+def _per_campaign(aggregate):
+    """`aggregate` over the items of the campaign `OuterRef("pk")`, for a Subquery."""
+    items = CampaignItem.objects.filter(campaign=OuterRef("pk")).order_by()
+    return items.values("campaign").annotate(value=aggregate).values("value")
+
+
 @require_GET
 @login_required
 def campaign_list(request: HttpRequest) -> HttpResponse:
     campaigns = (
         campaigns_for(request.user)
+        # Committed work of any kind (grades, reviews): the items' own counters, summed in
+        # a subquery (the membership join of `campaigns_for` would repeat the items).
         .annotate(
-            item_count=Count("items", distinct=True),
-            grade_count=Count("grades", filter=Q(grades__origin="app"), distinct=True),
+            item_count=Subquery(_per_campaign(Count("id"))),
+            committed=Subquery(_per_campaign(Sum("committed"))),
         )
         .order_by("name")
     )
-    return render(request, "annotate/campaign_list.html", {"campaigns": campaigns})
+    context = {
+        "campaigns": campaigns,
+        # The page to make a review campaign is for staff and campaign owners.
+        "may_create": campaigns_owned_by(request.user).exists(),
+    }
+    return render(request, "annotate/campaign_list.html", context)
 
 
 @require_GET
@@ -59,7 +77,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign, roles = get_campaign_for_member(request.user, campaign_id)
     is_owner = Role.OWNER in roles
     # `committed` is kept by the grading transaction itself (annotate/grading.py).
-    items = campaign.items.select_related("proof__problem").order_by(
+    items = campaign.items.select_related("proof__problem", "analysis").order_by(
         "proof__problem__external_id", "id"
     )
     if is_owner:
@@ -72,6 +90,8 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "is_owner": is_owner,
         "page": page,
         "counts": progress.campaign_counts(campaign),
+        # What one piece of work is called on this campaign's page.
+        "noun": "review" if campaign.kind == Campaign.Kind.REVIEW_ANALYSES else "grade",
     }
     template = _template(request, "annotate/campaign_detail.html", "items", "campaign-progress")
     return render(request, template, context)
