@@ -143,6 +143,11 @@ GRADING = register(Grading())
 # -- the entry points of views, API and tests -----------------------------------------------
 
 
+def _form(score: Any, comment: Any, issues: Any) -> dict[str, Any]:
+    """The grading form as `Grading.parse` reads it."""
+    return {"score": score, "comment": comment, "issues": issues}
+
+
 def submit_grade(
     item: CampaignItem,
     grader: User,
@@ -157,7 +162,7 @@ def submit_grade(
     return commit.submit(
         item,
         grader,
-        {"score": score, "comment": comment, "issues": issues},
+        _form(score, comment, issues),
         active_seconds=active_seconds,
         submission_key=submission_key,
     )
@@ -178,7 +183,7 @@ def edit_grade(
         GRADING,
         grade,
         editor,
-        {"score": score, "comment": comment, "issues": issues},
+        _form(score, comment, issues),
         expected_version=expected_version,
         item=item,
     )
@@ -200,7 +205,7 @@ def save_draft(
     return drafts.save_draft(
         item,
         grader,
-        {"score": score, "comment": comment, "issues": issues},
+        _form(score, comment, issues),
         active_seconds=active_seconds,
         revision=revision,
         base_revision=base_revision,

@@ -254,6 +254,16 @@ class Reviewing(WorkKind[Review, ReviewContent]):
 REVIEWING = register(Reviewing())
 
 
+def _form(verdicts: Any, score: Any, override_reason: Any, comment: Any) -> dict[str, Any]:
+    """The review form as `Reviewing.parse` reads it."""
+    return {
+        "verdicts": verdicts,
+        "score": score,
+        "override_reason": override_reason,
+        "comment": comment,
+    }
+
+
 def submit_review(
     item: CampaignItem,
     reviewer: User,
@@ -266,12 +276,7 @@ def submit_review(
     submission_key: Any,
 ) -> tuple[Review, bool]:
     """Commit a review: (the review, whether this call created it); see `work.commit`."""
-    content = {
-        "verdicts": verdicts,
-        "score": score,
-        "override_reason": override_reason,
-        "comment": comment,
-    }
+    content = _form(verdicts, score, override_reason, comment)
     return commit.submit(
         item, reviewer, content, active_seconds=active_seconds, submission_key=submission_key
     )
@@ -287,12 +292,7 @@ def edit_review(
     override_reason: Any = "",
     comment: Any = "",
 ) -> Review:
-    content = {
-        "verdicts": verdicts,
-        "score": score,
-        "override_reason": override_reason,
-        "comment": comment,
-    }
+    content = _form(verdicts, score, override_reason, comment)
     item = CampaignItem.objects.select_related("campaign", "proof", "analysis").get(
         pk=review.item_id
     )
@@ -314,12 +314,7 @@ def save_review_draft(
     base_revision: Any = None,
     tab: Any = "",
 ) -> Draft:
-    content = {
-        "verdicts": verdicts,
-        "score": score,
-        "override_reason": override_reason,
-        "comment": comment,
-    }
+    content = _form(verdicts, score, override_reason, comment)
     return drafts.save_draft(
         item,
         reviewer,
