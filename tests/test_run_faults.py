@@ -10,7 +10,9 @@ OpenAI-compatible stub server (bench/openai_stub.py) with a fixed latency:
 
 The worker runs with a visibility timeout of a few seconds (CELERY_VISIBILITY_TIMEOUT_S),
 so the batch the killed worker held comes back quickly; batches that outlast it are also
-delivered twice while running, which the run's unique key makes harmless.
+delivered twice while running, which the run's unique key makes harmless. (Outside a
+worker's start, Celery's Redis transport looks for such messages only every 100 s; in
+production, resuming the run re-queues its batches at once.)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -38,6 +41,7 @@ from workers.models import ModelOutput, ModelRun
 pytestmark = [pytest.mark.redis]
 
 ROOT = Path(__file__).resolve().parent.parent
+VISIBILITY_TIMEOUT_S = 3
 
 
 def database_url() -> str:
@@ -58,7 +62,7 @@ class Worker:
             **os.environ,
             "DATABASE_URL": database_url(),
             "REDIS_URL": settings.REDIS_URL,
-            "CELERY_VISIBILITY_TIMEOUT_S": "3",
+            "CELERY_VISIBILITY_TIMEOUT_S": str(VISIBILITY_TIMEOUT_S),
             "PYTHONUNBUFFERED": "1",
         }
         env.setdefault("SECRET_KEY_FILE", str(ROOT / "var" / "secret_key"))
@@ -84,8 +88,6 @@ class Worker:
 @pytest.fixture
 def broker(redis_url, on_postgres) -> Iterator[None]:
     """Empty queues (and no message left unacknowledged by an earlier test)."""
-    import redis
-
     client = redis.Redis.from_url(redis_url)
     keys = ("gpu", "cpu", "unacked", "unacked_index", "unacked_mutex")
     client.delete(*keys)
@@ -167,6 +169,14 @@ def test_a_worker_killed_mid_run_and_restarted_finishes_with_exactly_n_per_targe
     killed_with = run.outputs.count()
     assert killed_with < run.total  # killed mid-run, not after
 
+    # The broker hands back a message whose worker vanished once it has gone unacknowledged
+    # for the visibility timeout; a worker looks for such messages when it starts (then only
+    # every 100 s), so start it once the killed batch is that old.
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    held = client.zrange("unacked_index", 0, -1, withscores=True)
+    assert held, "the killed worker held no unacknowledged batch"
+    oldest = min(score for _, score in held)
+    time.sleep(max(0.0, oldest + VISIBILITY_TIMEOUT_S + 0.5 - time.time()))
     worker.start()
     wait_until(lambda: status_of(run) == "done", 120, "the run to finish", worker)
     run.refresh_from_db()
