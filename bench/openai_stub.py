@@ -4,11 +4,12 @@
 
 It answers `GET /health`, `GET /v1/models`, `POST /v1/chat/completions` and
 `POST /v1/completions` (n choices per request, with usage), after a fixed latency, with at
-most `--concurrency` requests served at once (the rest wait, as on an engine whose batch is
-full). A prompt containing `STUB-500` is answered with HTTP 500 and one containing
-`STUB-HANG` is held for `--hang-s` seconds (longer than a client's timeout), so a test can
-make chosen targets fail. `GET /stub/stats` says how many completion requests arrived, how
-many were in flight at most, and when the last one arrived.
+most `--concurrency` requests served at once (the rest wait, first come first served, as
+on an engine whose batch is full). A prompt containing `STUB-500` is answered with HTTP
+500 and one containing `STUB-HANG` is held for `--hang-s` seconds (longer than a client's
+timeout), so a test can make chosen targets fail. `GET /stub/stats` says how many
+completion requests arrived, how many were in flight at most, and when the first and the
+last one arrived.
 
 Unknown arguments are ignored, so it can stand in for
 `python -m vllm.entrypoints.openai.api_server --model PATH --tensor-parallel-size 2 ...`.
@@ -23,10 +24,38 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 ANSWER = "The argument is complete and every step follows.\n\n\\boxed{1}"
+
+
+class FifoSlots:
+    """At most `size` holders at once, served in the order they asked (first come, first
+    served, as vLLM's scheduler admits requests); `threading.Semaphore` wakes waiters in
+    no particular order, which would model an engine no one runs."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiting: deque[threading.Event] = deque()
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if self.free and not self.waiting:
+                self.free -= 1
+                return
+            turn = threading.Event()
+            self.waiting.append(turn)
+        turn.wait()  # the slot is handed over by the holder that leaves
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            if self.waiting:
+                self.waiting.popleft().set()
+            else:
+                self.free += 1
 
 
 class Stub:
@@ -40,7 +69,7 @@ class Stub:
         model: str = "stub-model",
     ) -> None:
         self.latency_s = latency_s
-        self.slots = threading.BoundedSemaphore(concurrency)
+        self.slots = FifoSlots(concurrency)
         self.hang_s = hang_s
         self.ready_at = time.monotonic() + startup_delay_s
         self.model = model

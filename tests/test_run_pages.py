@@ -299,6 +299,17 @@ def test_only_owners_of_the_target_campaign_and_staff_see_a_run(
     assert url in login(client, owner).get(reverse("run_list")).content.decode()
 
 
+def test_the_run_list_reads_a_fixed_number_of_queries(
+    client, campaign, owner, django_assert_max_num_queries
+):
+    for _ in range(5):
+        make_run()
+    login(client, owner)
+    with django_assert_max_num_queries(6):
+        page = client.get(reverse("run_list")).content.decode()
+    assert page.count('class="run-status pending"') == 5
+
+
 def test_cancel_stops_new_model_calls_and_resume_continues_without_duplicating(
     client, campaign, owner, proof, queued, django_capture_on_commit_callbacks
 ):
