@@ -11,6 +11,7 @@ import os
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from annotate.models import Campaign, CampaignItem, Membership, Problem, Proof, Role
 from tests.browser import browser  # noqa: F401  (fixture: real Chromium, see tests/browser.py)
@@ -70,6 +71,21 @@ def redis_url() -> str:
 def on_postgres() -> None:
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         require_service("PostgreSQL", "DATABASE_URL does not point at PostgreSQL")
+
+
+@pytest.fixture
+def pool_for_32_threads(on_postgres):
+    """Each of 32 threads (tests/work_race.py) keeps its own connection for its whole run,
+    more than the default pool holds: widen the process's pool for the test, then restore it."""
+    options = connection.settings_dict["OPTIONS"]
+    saved = options.get("pool")
+    connection.close()
+    connection.close_pool()
+    options["pool"] = {**(saved if isinstance(saved, dict) else {}), "max_size": 40}
+    yield
+    connection.close()
+    connection.close_pool()
+    options["pool"] = saved
 
 
 def _user(django_user_model, username: str, **extra):

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
-from django.db import connection
 from django.utils import timezone
 
 from annotate import grading
@@ -20,14 +14,13 @@ from annotate.models import (
     Campaign,
     CampaignItem,
     Grade,
-    Membership,
     Problem,
     Proof,
     Role,
     content_hash,
     order_key_for,
 )
-from annotate.work import queue
+from tests.work_race import add_experts
 from verification.models import Analysis
 
 
@@ -66,15 +59,8 @@ def add_items(
 
 
 def add_graders(campaign: Campaign, count: int, *, prefix: str = "grader") -> list:
-    """`count` graders without usable passwords (hashing 32 passwords would cost seconds)."""
-    user_model = get_user_model()
-    users = user_model.objects.bulk_create(
-        [user_model(username=f"{prefix}{i:03d}") for i in range(count)]
-    )
-    Membership.objects.bulk_create(
-        [Membership(campaign=campaign, user=u, role=Role.GRADER) for u in users]
-    )
-    return users
+    """`count` graders of `campaign` without usable passwords."""
+    return add_experts(campaign, count, role=Role.GRADER, prefix=prefix)
 
 
 def add_others_ratings(item: CampaignItem, count: int, *, prefix: str) -> None:
@@ -131,99 +117,3 @@ def add_others_ratings(item: CampaignItem, count: int, *, prefix: str) -> None:
             for t in texts
         ]
     )
-
-
-@dataclass
-class GraderRace:
-    """What `race_graders` saw: every list empty and nobody still running is a clean run."""
-
-    violations: list[str] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)
-    graded: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    still_running: int = 0
-
-    def twice_to_one_grader(self) -> list[str]:
-        return [
-            f"grader {grader} got proof {proof} twice"
-            for grader, proofs in self.graded.items()
-            for proof in {p for p in proofs if proofs.count(p) > 1}
-        ]
-
-
-def race_graders(campaign: Campaign, graders: list, *, timeout: float = 300) -> GraderRace:
-    """Each grader in a thread of its own, with its own connection, claims → submits until
-    nothing is left for them; records any item two graders held at once.
-
-    "Nothing left" is the queue's answer only while every item the grader could still grade
-    is leased to someone else: that grader waits for the next submission and asks again, as
-    a real one would press Next later (else the last items, handed back with one grade
-    short, would find nobody left to grade them).
-    """
-    race = GraderRace()
-    lock = threading.Lock()
-    submitted = threading.Condition(lock)
-    submissions = 0
-    stopped = threading.Event()
-    holders: dict[int, int] = {}  # item id -> grader id currently holding it (per our records)
-
-    def still_open_for(grader) -> bool:
-        graded = Grade.objects.filter(campaign=campaign, grader=grader).values("proof_id")
-        return (
-            CampaignItem.objects.filter(campaign=campaign, committed__lt=campaign.overlap)
-            .exclude(proof_id__in=graded)
-            .exists()
-        )
-
-    def work(grader) -> None:
-        nonlocal submissions
-        try:
-            while True:
-                with lock:
-                    seen = submissions
-                item = queue.claim_next_item(campaign, grader)
-                if item is None:
-                    if not still_open_for(grader) or stopped.is_set():
-                        return
-                    with submitted:
-                        if submissions == seen:  # none since we asked: wait for the next
-                            submitted.wait(timeout=1)
-                    continue
-                with lock:
-                    other = holders.get(item.pk)
-                    if other is not None:
-                        race.violations.append(f"item {item.pk} leased to {other} and {grader.pk}")
-                    holders[item.pk] = grader.pk
-                    race.graded[grader.pk].append(item.proof_id)
-                # While our entry is in `holders`, the database must agree that we hold it
-                # (renewing succeeds only for the holder). Submitting without a draft also
-                # requires the lease, so a stolen lease would surface as NotClaimed.
-                if not queue.renew_lease(item, grader):
-                    race.violations.append(f"item {item.pk} lost by {grader.pk}")
-                with lock:
-                    del holders[item.pk]
-                grading.submit_grade(
-                    item,
-                    grader,
-                    score="0.5",
-                    comment="",
-                    issues=[],
-                    active_seconds=30,
-                    submission_key=uuid.uuid4(),
-                )
-                with submitted:
-                    submissions += 1
-                    submitted.notify_all()
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            race.errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(g,)) for g in graders]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        t.join(timeout=max(0.0, deadline - time.monotonic()))
-    race.still_running = sum(t.is_alive() for t in threads)
-    stopped.set()  # graders waiting for an item whose holder failed give up
-    return race

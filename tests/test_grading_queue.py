@@ -37,7 +37,8 @@ from annotate.models import (
 )
 from annotate.work import drafts, queue
 from annotate.work.errors import NotClaimed, StaleEdit
-from tests.grading_support import add_graders, add_items, race_graders
+from tests.grading_support import add_graders, add_items
+from tests.work_race import race_experts
 
 pytestmark = pytest.mark.django_db
 
@@ -518,21 +519,6 @@ def test_campaign_progress_counts_items_and_median_time(big_campaign, expert, ex
 # --- concurrency (PostgreSQL) ---------------------------------------------------------------
 
 
-@pytest.fixture
-def pool_for_32_threads(on_postgres):
-    """Each of the 32 threads keeps its own connection for its whole run, more than the
-    default pool holds: widen the process's pool for this test, then restore it."""
-    options = connection.settings_dict["OPTIONS"]
-    saved = options.get("pool")
-    connection.close()
-    connection.close_pool()
-    options["pool"] = {**(saved if isinstance(saved, dict) else {}), "max_size": 40}
-    yield
-    connection.close()
-    connection.close_pool()
-    options["pool"] = saved
-
-
 @pytest.mark.django_db(transaction=True)
 def test_32_concurrent_graders_never_share_an_item(pool_for_32_threads):
     """32 threads, each its own connection, claim → submit over 500 items with overlap 2.
@@ -541,12 +527,13 @@ def test_32_concurrent_graders_never_share_an_item(pool_for_32_threads):
     """
     campaign = Campaign.objects.create(name="Load", overlap=2, seed=3, lease_seconds=600)
     add_items(campaign, 500)
-    race = race_graders(campaign, add_graders(campaign, 32), timeout=300)
+    race = race_experts(campaign, add_graders(campaign, 32), submit, timeout=300)
     # A hang fails here; speed is the grading bench's business (bench/grading_load.py).
     assert not race.still_running, "graders still running after 300 s"
     assert not race.errors, race.errors[:3]
     assert not race.violations, race.violations[:5]
-    assert not race.twice_to_one_grader()
+    assert not race.twice_to_one_expert()
+    assert race.claims() == 1000
     assert Counter(
         CampaignItem.objects.filter(campaign=campaign).values_list("committed", flat=True)
     ) == {2: 500}
@@ -569,21 +556,23 @@ from django.core.management import call_command
 from django.db import connection
 
 from annotate.models import Campaign
-from tests.grading_support import add_graders, add_items, race_graders
+from tests.grading_support import add_graders, add_items
+from tests.test_grading_queue import submit
+from tests.work_race import race_experts
 
 call_command("migrate", verbosity=0)
 assert connection.vendor == "sqlite", connection.vendor
 assert not connection.features.has_select_for_update_skip_locked  # the path under test
 campaign = Campaign.objects.create(name="SQLite load", overlap=2, seed=5, lease_seconds=600)
 add_items(campaign, {items})
-race = race_graders(campaign, add_graders(campaign, {graders}), timeout=120)
+race = race_experts(campaign, add_graders(campaign, {graders}), submit, timeout=120)
 print(json.dumps({{
     "database": str(connection.settings_dict["NAME"]),
     "still_running": race.still_running,
     "errors": [repr(e) for e in race.errors],
-    "violations": race.violations + race.twice_to_one_grader(),
-    "claims": sum(len(p) for p in race.graded.values()),
-    "graders_with_claims": sum(1 for p in race.graded.values() if p),
+    "violations": race.violations + race.twice_to_one_expert(),
+    "claims": race.claims(),
+    "graders_with_claims": sum(1 for items in race.claimed.values() if items),
 }}))
 """
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from annotate.campaigns import create_review_campaign
@@ -30,8 +29,8 @@ from tests.review_queue_support import (
     add_proofs,
     add_reviewers,
     all_real,
-    race_reviewers,
 )
+from tests.work_race import race_experts
 
 pytestmark = pytest.mark.django_db
 
@@ -201,22 +200,6 @@ def test_a_second_review_of_one_analysis_by_one_reviewer_is_refused(owner, revie
 # --- concurrency (PostgreSQL) ---------------------------------------------------------------
 
 
-@pytest.fixture
-def pool_for_32_threads(on_postgres):
-    """Each of the 32 threads keeps its own connection for its whole run, more than the
-    default pool holds: widen the process's pool for this test, then restore it (as the
-    grading queue's test does)."""
-    options = connection.settings_dict["OPTIONS"]
-    saved = options.get("pool")
-    connection.close()
-    connection.close_pool()
-    options["pool"] = {**(saved if isinstance(saved, dict) else {}), "max_size": 40}
-    yield
-    connection.close()
-    connection.close_pool()
-    options["pool"] = saved
-
-
 @pytest.mark.django_db(transaction=True)
 def test_32_concurrent_reviewers_never_share_an_item(pool_for_32_threads, owner):
     """32 threads, each its own connection, claim → submit a review over 300 analyses (of
@@ -229,17 +212,17 @@ def test_32_concurrent_reviewers_never_share_an_item(pool_for_32_threads, owner)
     )
     assert count == 300
     reviewers = add_reviewers(campaign, 32)
-    race = race_reviewers(campaign, reviewers, timeout=300)
+    race = race_experts(campaign, reviewers, review, timeout=300)
     assert not race.still_running, "reviewers still running after 300 s"
     assert not race.errors, race.errors[:3]
     assert not race.violations, race.violations[:5]
-    assert not race.twice_to_one_reviewer()
+    assert not race.twice_to_one_expert()
     assert Counter(campaign.items.values_list("committed", flat=True)) == {2: 300}
     per_analysis = Counter(Review.objects.filter(campaign=campaign).values_list("analysis_id"))
     assert set(per_analysis.values()) == {2} and len(per_analysis) == 300
     pairs = Review.objects.filter(campaign=campaign).values_list("item_id", "reviewer_id")
     assert len(set(pairs)) == len(pairs) == 600
-    assert sum(len(a) for a in race.reviewed.values()) == 600
+    assert race.claims() == 600
     assert not campaign.items.filter(lease_holder__isnull=False).exists()
 
 
