@@ -92,7 +92,8 @@ def index_of(lines: list[str], needle: str) -> int:
 
 
 def start_gpu_worker(args: list[str]) -> tuple[subprocess.Popen[str], Lines]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # No broker: the worker must start and stop, never take a task another test left queued.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "REDIS_URL": ""}
     env.setdefault("SECRET_KEY_FILE", str(ROOT / "var" / "secret_key"))
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "gpu_worker", *args],
