@@ -11,7 +11,7 @@
    `--latency-s`, at most `--concurrency` C at once (the rest wait, as on an engine whose
    batch is full). Its ceiling is C / latency requests per second (`ideal_per_s`).
 3. Starts a real Celery worker process on both queues (threads pool, enough threads that
-   more than C requests are always asked for) and a verify run of N proofs with n = 1 on
+   4C requests are asked for at once, so the engine stays full while batches are stored) and a verify run of N proofs with n = 1 on
    the openai backend: N requests, through `start_model_run` and the gpu batches, every
    answer stored, parsed and turned into an analysis.
 4. Times from queueing the run to its last stored batch, and prints
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--latency-s", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=32, help="the engine's cap C")
-    parser.add_argument("--threads", type=int, help="worker threads (default: 2C / batch size)")
+    parser.add_argument("--threads", type=int, help="worker threads (default: 4C / batch size)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     requests = 400 if args.quick else args.requests
@@ -127,7 +127,7 @@ def main() -> None:
          "--latency-s", str(args.latency_s), "--concurrency", str(args.concurrency)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    threads = args.threads or max(2, math.ceil(2 * args.concurrency / runs.BATCH_SIZE))
+    threads = args.threads or max(2, math.ceil(4 * args.concurrency / runs.BATCH_SIZE))
     worker_log = open(ROOT / "var" / "orchestration_bench_worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "proofdesk", "worker", "-Q", "gpu,cpu",
