@@ -11,9 +11,10 @@
    `--latency-s`, at most `--concurrency` C at once (the rest wait, as on an engine whose
    batch is full). Its ceiling is C / latency requests per second (`ideal_per_s`).
 3. Starts a real Celery worker process on both queues (threads pool, enough threads that
-   4C requests are asked for at once, so the engine stays full while batches are stored) and a verify run of N proofs with n = 1 on
-   the openai backend: N requests, through `start_model_run` and the gpu batches, every
-   answer stored, parsed and turned into an analysis.
+   4C requests are asked for at once, so the engine stays full while batches are stored)
+   and a verify run of N proofs with n = 1 on the openai backend: N requests, through
+   `start_model_run` and the gpu batches, every answer stored, parsed and turned into an
+   analysis.
 4. Times from queueing the run to its last stored batch, and prints
    `RESULT requests_per_s=... ideal_per_s=... ratio_to_ideal=... overhead_ms=...`, where
    overhead_ms is the time each of the C engine slots spent per request beyond the
