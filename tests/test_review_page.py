@@ -154,7 +154,7 @@ def test_a_claims_location_and_quote_are_shown_as_math_not_source(client, review
     the page typesets the one and does not double the other (seen in the browser walk)."""
     first = claims_of(leased)[0]
     Claim.objects.filter(pk=first.pk).update(
-        location=r"Step 1, derivation of \(a^2 \ge ab\)", quote="“since \(x > 0\)”"
+        location=r"Step 1, derivation of \(a^2 \ge ab\)", quote=r"“since \(x > 0\)”"
     )
     client.force_login(reviewer)
     html = client.get(url("review_page", leased)).content.decode()
