@@ -13,7 +13,8 @@ One helper per action:
   members (with the roles a page asks for);
 - a kind's queue, "next" and "my work" pages: `get_work_campaign`, the kind's experts;
 - the work page, submit, autosave: `get_work_item`, the kind's expert who holds the item's
-  lease, has a draft of it or has committed work on it;
+  lease, has a draft of it or has committed work on it (adjudication:
+  `get_adjudication_item`, and not an adjudicator who graded the proof);
 - skip: `get_skippable_item`, as `get_work_item`, but not once their work is in;
 - the lease heartbeat, the API's draft and submit: `get_expert_item`, the kind's experts
   (the domain refuses an item that is not theirs with 409, under its lock);
@@ -47,12 +48,16 @@ NO_CAMPAIGN = "This campaign does not exist, or you are not a member of it."
 NO_ITEM = "This item is not part of the campaign."
 NO_GRADE = "This grade does not exist, or it is not yours to see."
 NOT_ASSIGNED_ITEM = "This item is not assigned to you."
-NOT_ASSIGNED = {Campaign.Kind.GRADE_PROOFS: "This proof is not assigned to you."}
+NOT_ASSIGNED = {
+    Campaign.Kind.GRADE_PROOFS: "This proof is not assigned to you.",
+    Campaign.Kind.ADJUDICATE: "This proof is not assigned to you.",
+}
 
 ALREADY_DONE_ITEM = "You already worked on this item; it cannot be skipped."
 ALREADY_DONE = {
     Campaign.Kind.GRADE_PROOFS: "You already graded this proof; it cannot be skipped.",
     Campaign.Kind.REVIEW_ANALYSES: "You already reviewed this analysis; it cannot be skipped.",
+    Campaign.Kind.ADJUDICATE: "You already adjudicated this proof; it cannot be skipped.",
 }
 IMPORT_ROLES = [Role.OWNER]
 
@@ -67,6 +72,7 @@ OWN_WORK_PREFETCH = {
 WORK_RELATED = {
     Campaign.Kind.GRADE_PROOFS: ("proof__problem", "grader"),
     Campaign.Kind.REVIEW_ANALYSES: ("item__proof__problem", "analysis", "reviewer"),
+    Campaign.Kind.ADJUDICATE: ("proof__problem", "adjudicator"),
 }
 
 
@@ -280,6 +286,22 @@ def get_work_item(
     if own is None and not holder and not Draft.objects.filter(item=item, expert=user).exists():
         raise PermissionDenied(NOT_ASSIGNED.get(work.campaign_kind, NOT_ASSIGNED_ITEM))
     return item, own, roles
+
+
+def get_adjudication_item(
+    user, campaign_id: int, item_id: int, *, read_holder_work: bool = True
+) -> tuple[CampaignItem, Any | None, set[str]]:
+    """`get_work_item` for an adjudication campaign, and not for an adjudicator who graded
+    the proof, in any campaign (PermissionDenied, saying so): the adjudication page and its
+    endpoints."""
+    from annotate.adjudication import refuse_own_grade
+
+    # First, so that the refusal says why (not "not assigned to you"): two queries more.
+    item, _ = get_expert_item(user, campaign_id, item_id, Campaign.Kind.ADJUDICATE)
+    refuse_own_grade(item, user)
+    return get_work_item(
+        user, campaign_id, item_id, Campaign.Kind.ADJUDICATE, read_holder_work=read_holder_work
+    )
 
 
 def get_skippable_item(

@@ -4,9 +4,13 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from annotate.models import (
+    Adjudication,
+    AdjudicationHistory,
     Campaign,
     CampaignItem,
     ClaimVerdict,
+    GoldLabel,
+    GoldLabelHistory,
     Grade,
     GradeHistory,
     GradeIssue,
@@ -122,3 +126,30 @@ class ClaimVerdictAdmin(CommittedWorkAdmin):
 class ReviewHistoryAdmin(CommittedWorkAdmin):
     list_display = ["review", "version", "changed_by", "changed_at"]
     raw_id_fields = ["review"]
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(CommittedWorkAdmin):
+    list_display = ["id", "campaign", "proof", "adjudicator", "score", "version"]
+    list_filter = ["score"]
+    raw_id_fields = ["item", "proof", "adjudicator"]
+
+
+@admin.register(AdjudicationHistory)
+class AdjudicationHistoryAdmin(CommittedWorkAdmin):
+    list_display = ["adjudication", "version", "changed_by", "changed_at"]
+    raw_id_fields = ["adjudication"]
+
+
+# Gold labels are computed (annotate/gold.py), never edited by hand: read-only, like work.
+@admin.register(GoldLabel)
+class GoldLabelAdmin(CommittedWorkAdmin):
+    list_display = ["proof", "score", "provenance", "updated_at"]
+    list_filter = ["provenance", "score"]
+    raw_id_fields = ["proof"]
+
+
+@admin.register(GoldLabelHistory)
+class GoldLabelHistoryAdmin(CommittedWorkAdmin):
+    list_display = ["proof", "changed_at"]
+    raw_id_fields = ["proof"]

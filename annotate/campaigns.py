@@ -1,5 +1,7 @@
 """Making campaigns from the library: a "review analyses" campaign from analyses chosen by
-filter (docs/work.md: a review item names its analysis; its `proof` is the analysed proof).
+filter (docs/work.md: a review item names its analysis; its `proof` is the analysed proof),
+and an "adjudicate" campaign from proofs chosen by id or by filter
+(`create_adjudication_campaign`).
 
 `analyses_matching(filters)` reads the filters an owner chose (each narrows the
 selection) and returns the matching analyses; `create_review_campaign` makes the campaign,
@@ -20,7 +22,7 @@ The filters, all optional (absent or empty: no narrowing):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -36,6 +38,7 @@ from annotate.models import (
     Category,
     Membership,
     Problem,
+    Proof,
     Role,
     order_key_for,
 )
@@ -213,6 +216,62 @@ def _name(value: Any) -> str:
     return name
 
 
+def _settings(name: Any, overlap: Any, seed: Any, instructions: Any, blind: Any) -> dict[str, Any]:
+    """A new campaign's own fields, checked (`InputError` names a bad one)."""
+    if not isinstance(blind, bool):
+        raise InputError("blind", "Blind is yes or no.")
+    return {
+        "name": _name(name),
+        "overlap": _overlap(overlap),
+        "seed": _seed(seed),
+        "instructions": parse_text(
+            instructions, "instructions", "The instructions", MAX_COMMENT_CHARS
+        ),
+        "blind": blind,
+    }
+
+
+def _create(
+    owner: User,
+    kind: str,
+    fields: dict[str, Any],
+    selected: Callable[[], list[tuple[int | None, int]]],
+    nothing: str,
+) -> tuple[Campaign, int]:
+    """Make a campaign of `kind` with `fields`, `owner` as its owner, and one item per
+    (analysis id or None, proof id) that `selected` reads, in one transaction; `nothing`
+    is the `InputError` for an empty selection (then nothing is written)."""
+    seed = fields["seed"]
+    try:
+        with transaction.atomic():
+            campaign = Campaign.objects.create(kind=kind, created_by=owner, **fields)
+            Membership.objects.create(campaign=campaign, user=owner, role=Role.OWNER)
+            rows = selected()
+            if not rows:
+                raise InputError("filters", nothing)
+            for start in range(0, len(rows), ITEM_BATCH):
+                CampaignItem.objects.bulk_create(
+                    [
+                        CampaignItem(
+                            campaign=campaign,
+                            analysis_id=analysis_id,
+                            proof_id=proof_id,
+                            # As `CampaignItem.save`: by the analysis, else by the proof.
+                            order_key=order_key_for(seed, analysis_id or proof_id),
+                        )
+                        for analysis_id, proof_id in rows[start : start + ITEM_BATCH]
+                    ],
+                    batch_size=ITEM_BATCH,
+                )
+    except IntegrityError:
+        # Another owner took the name between the check and the insert.
+        name = fields["name"]
+        if Campaign.objects.filter(name=name).exists():
+            raise InputError("name", f"A campaign named {name!r} exists already.") from None
+        raise
+    return campaign, len(rows)
+
+
 def create_review_campaign(
     owner: User,
     name: Any,
@@ -233,45 +292,103 @@ def create_review_campaign(
     checked first; a bad one, a taken name or an empty selection is an `InputError`
     naming it, and nothing is written. `campaigns` as in `parse_filters`.
     """
-    name = _name(name)
-    overlap = _overlap(overlap)
-    seed = _seed(seed)
-    instructions = parse_text(instructions, "instructions", "The instructions", MAX_COMMENT_CHARS)
-    if not isinstance(blind, bool):
-        raise InputError("blind", "Blind is yes or no.")
+    fields = _settings(name, overlap, seed, instructions, blind)
     analyses = analyses_matching(filters, campaigns=campaigns)
-    try:
-        with transaction.atomic():
-            campaign = Campaign.objects.create(
-                name=name,
-                kind=Campaign.Kind.REVIEW_ANALYSES,
-                overlap=overlap,
-                blind=blind,
-                instructions=instructions,
-                seed=seed,
-                created_by=owner,
-            )
-            Membership.objects.create(campaign=campaign, user=owner, role=Role.OWNER)
-            # Two integers a row: even 100k analyses are read at once in a few MB.
-            selected = list(analyses.values_list("pk", "proof_id"))
-            if not selected:
-                raise InputError("filters", "No analysis matches these filters.")
-            for start in range(0, len(selected), ITEM_BATCH):
-                CampaignItem.objects.bulk_create(
-                    [
-                        CampaignItem(
-                            campaign=campaign,
-                            analysis_id=analysis_id,
-                            proof_id=proof_id,
-                            order_key=order_key_for(seed, analysis_id),
-                        )
-                        for analysis_id, proof_id in selected[start : start + ITEM_BATCH]
-                    ],
-                    batch_size=ITEM_BATCH,
-                )
-    except IntegrityError:
-        # Another owner took the name between the check and the insert.
-        if Campaign.objects.filter(name=name).exists():
-            raise InputError("name", f"A campaign named {name!r} exists already.") from None
-        raise
-    return campaign, len(selected)
+    # Two integers a row: even 100k analyses are read at once in a few MB.
+    return _create(
+        owner,
+        Campaign.Kind.REVIEW_ANALYSES,
+        fields,
+        lambda: list(analyses.values_list("pk", "proof_id")),
+        "No analysis matches these filters.",
+    )
+
+
+# -- adjudication campaigns --------------------------------------------------------------------
+
+# The filters of proofs to adjudicate: `campaign`, `problem`, `category` as for analyses.
+PROOF_FILTERS = ("campaign", "problem", "category")
+MAX_PROOF_IDS = 100_000
+
+
+def proofs_matching(
+    filters: Mapping[str, Any], *, campaigns: QuerySet[Campaign] | None = None
+) -> QuerySet[Proof]:
+    """The proofs every given filter admits (`PROOF_FILTERS`), by id; `InputError` for a
+    bad filter. `campaigns` as in `parse_filters`."""
+    if not isinstance(filters, Mapping):
+        raise InputError("filters", "The filters must be an object.")
+    unknown = sorted(str(k) for k in filters if k not in PROOF_FILTERS)
+    if unknown:
+        raise InputError(unknown[0], f"There is no filter {unknown[0]!r} for proofs.")
+    f = parse_filters(filters, campaigns=campaigns)
+    proofs = Proof.objects.all()
+    if f.campaign is not None:
+        proofs = proofs.filter(
+            pk__in=CampaignItem.objects.filter(campaign=f.campaign).values("proof_id")
+        )
+    if f.problems:
+        proofs = proofs.filter(problem__in=f.problems)
+    if f.category:
+        proofs = proofs.filter(problem__category=f.category)
+    return proofs.order_by("id")
+
+
+def _proof_ids(raw: Any) -> list[int]:
+    """A list of proof ids (or text with commas), each an existing proof."""
+    values: Iterable[Any] = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(values, list | tuple):
+        raise InputError("proofs", "The proofs are a list of proof ids.")
+    ids: list[int] = []
+    for value in values:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        elif isinstance(value, str) and not value.strip():
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError("proofs", f"{value!r} is not a proof id.")
+        if value not in ids:
+            ids.append(value)
+    if len(ids) > MAX_PROOF_IDS:
+        raise InputError("proofs", f"Choose at most {MAX_PROOF_IDS} proofs.")
+    found = set(Proof.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    missing = [str(pk) for pk in ids if pk not in found]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputError("proofs", f"No proof has the id {shown}.")
+    return ids
+
+
+def create_adjudication_campaign(
+    owner: User,
+    name: Any,
+    *,
+    proof_ids: Any = None,
+    filters: Mapping[str, Any] | None = None,
+    overlap: Any = 1,
+    blind: bool = True,
+    instructions: Any = "",
+    seed: Any = 0,
+    campaigns: QuerySet[Campaign] | None = None,
+) -> tuple[Campaign, int]:
+    """Make an "adjudicate" campaign: (the campaign, the number of items), one item per
+    proof, chosen by id (`proof_ids`) or by filter (`filters`, see `proofs_matching`), not
+    both. As `create_review_campaign`: every argument is checked first, and a bad one, a
+    taken name or an empty selection is an `InputError` naming it, with nothing written.
+    The campaign's adjudicators are added as members like any other (the admin, the demo).
+    """
+    if (proof_ids is None) == (filters is None):
+        raise InputError("proofs", "Choose the proofs either by id or by filter.")
+    fields = _settings(name, overlap, seed, instructions, blind)
+    if proof_ids is not None:
+        ids = _proof_ids(proof_ids)
+        chosen = Proof.objects.filter(pk__in=ids).order_by("id")
+    else:
+        chosen = proofs_matching(filters or {}, campaigns=campaigns)
+    return _create(
+        owner,
+        Campaign.Kind.ADJUDICATE,
+        fields,
+        lambda: [(None, pk) for pk in chosen.values_list("pk", flat=True)],
+        "No proof matches this choice.",
+    )

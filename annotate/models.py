@@ -674,3 +674,129 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.format}, {self.status})"
+
+
+class Adjudication(CommittedWork):
+    """An adjudicator's gold score of a proof (0 / 0.5 / 1) with the reason for it, set
+    after reading every grade, analysis and review of the proof (annotate/adjudication.py).
+
+    The latest adjudication of a proof decides its gold label (annotate/gold.py). An
+    adjudicator who graded the proof may not adjudicate it; that is checked when the work is
+    committed, since it spans campaigns.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="adjudications")
+    item = models.ForeignKey(CampaignItem, on_delete=models.PROTECT, related_name="adjudications")
+    proof = models.ForeignKey(Proof, on_delete=models.PROTECT, related_name="adjudications")
+    adjudicator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjudications"
+    )
+    score = score_field()
+    reason = models.TextField()
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            score_check("score", name="adjudication_score_scale"),
+            models.UniqueConstraint(
+                fields=["item", "adjudicator"], name="adjudication_once_per_item"
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="adjudication_has_reason"),
+        ]
+        indexes = [models.Index(fields=["proof", "updated_at"], name="adjudication_latest")]
+
+    def __str__(self) -> str:
+        return f"adjudication {self.pk} of proof {self.proof_id}: {self.score}"
+
+
+class AdjudicationHistory(models.Model):
+    """Every version of an adjudication: who, when, and the adjudication as it was and
+    became."""
+
+    adjudication = models.ForeignKey(
+        Adjudication, on_delete=models.CASCADE, related_name="history"
+    )
+    version = models.PositiveIntegerField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField()
+
+    class Meta:
+        ordering = ["adjudication_id", "version"]
+        verbose_name_plural = "adjudication history"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["adjudication", "version"], name="adjudication_history_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adjudication {self.adjudication_id} v{self.version}"
+
+
+class Provenance(models.TextChoices):
+    """Where a proof's gold label comes from (annotate/gold.py has the rules)."""
+
+    ADJUDICATED = "adjudicated", "Adjudicated"
+    UNANIMOUS_EXPERTS = "unanimous_experts", "Unanimous experts"
+    MAJORITY_EXPERTS = "majority_experts", "Majority of experts"
+    SINGLE_EXPERT = "single_expert", "Single expert"
+    IMPORTED = "imported", "Imported grades"
+    # Reserved for auto-labels (n samples, m agreeing, k needed: in `evidence`).
+    AUTO_LABEL = "auto_label", "Auto-label"
+
+
+class GoldLabel(models.Model):
+    """The current label of a proof: its score, where it comes from and the evidence it was
+    computed from (ids of grades, the adjudication, ...).
+
+    Written only by `annotate.gold.recompute_gold_labels`, never by hand (read-only in the
+    admin); every change also writes a `GoldLabelHistory` row. This is what dataset exports
+    read.
+    """
+
+    proof = models.OneToOneField(Proof, on_delete=models.CASCADE, related_name="gold_label")
+    score = score_field()
+    provenance = models.CharField(max_length=20, choices=Provenance.choices)
+    # The adjudicator's reason, for an adjudicated label.
+    reason = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["proof_id"]
+        constraints = [
+            score_check("score", name="gold_label_score_scale"),
+            models.CheckConstraint(
+                condition=Q(provenance__in=[p.value for p in Provenance]),
+                name="gold_label_provenance_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(provenance="adjudicated") | ~Q(reason=""),
+                name="gold_label_adjudicated_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"gold {self.score} ({self.provenance}) for proof {self.proof_id}"
+
+
+class GoldLabelHistory(models.Model):
+    """Every change of a proof's gold label: the label as it was and became (`None`: no
+    label, e.g. once experts tie)."""
+
+    proof = models.ForeignKey(Proof, on_delete=models.CASCADE, related_name="gold_history")
+    changed_at = models.DateTimeField(auto_now_add=True)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["proof_id", "changed_at", "id"]
+        verbose_name_plural = "gold label history"
+
+    def __str__(self) -> str:
+        return f"gold label of proof {self.proof_id} at {self.changed_at}"

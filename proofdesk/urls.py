@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from annotate.views import campaigns, errors, grading, health, imports, pages, review
+from annotate.views import adjudication, campaigns, errors, grading, health, imports, pages, review
 
 # Error pages in the site's layout, with the reason (annotate/views/errors.py).
 handler400 = errors.bad_request
@@ -93,6 +93,38 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/review/<int:item_id>/claims/<int:claim_id>/split/",
         review.split,
         name="review_split",
+    ),
+    # Adjudicating proofs: the gold score with a reason (annotate/views/adjudication.py).
+    path("campaigns/<int:campaign_id>/adjudicate/", adjudication.queue, name="adjudication_queue"),
+    path(
+        "campaigns/<int:campaign_id>/adjudicate/next/",
+        adjudication.next_item,
+        name="adjudication_next",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/adjudicate/<int:item_id>/",
+        adjudication.adjudication_page,
+        name="adjudication_page",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/adjudicate/<int:item_id>/draft/",
+        adjudication.save_draft,
+        name="adjudication_draft",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/adjudicate/<int:item_id>/submit/",
+        adjudication.submit,
+        name="adjudication_submit",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/adjudicate/<int:item_id>/skip/",
+        adjudication.skip,
+        name="adjudication_skip",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/adjudicate/<int:item_id>/lease/",
+        adjudication.lease,
+        name="adjudication_lease",
     ),
     # Model runs: pages (workers/views.py) and their API (workers/api.py).
     path("runs/", include("workers.urls")),

@@ -37,6 +37,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from annotate.anchoring import CONTEXT_CHARS
+from annotate.gold import recompute_gold_labels
 from annotate.importers.records import LineError, Record
 from annotate.models import (
     Campaign,
@@ -349,6 +350,8 @@ class _Writer:
                 new.append((grade, record, g.issues))
                 self.result.count("grades", created=True)
         grade_ids = self.insert(Grade, [grade for grade, _, _ in new])
+        graded = sorted({grade["proof_id"] for grade, _, _ in new})
+        transaction.on_commit(lambda: recompute_gold_labels(graded), robust=True)
         issues = []
         for grade_id, (_, record, grade_issues) in zip(grade_ids, new, strict=True):
             text = record.proof.text  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from annotate import flags, progress
+from annotate import flags, gold, progress
 from annotate.access import (
     campaigns_for,
     campaigns_owned_by,
@@ -91,7 +91,10 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "page": page,
         "counts": progress.campaign_counts(campaign),
         # What one piece of work is called on this campaign's page.
-        "noun": "review" if campaign.kind == Campaign.Kind.REVIEW_ANALYSES else "grade",
+        "noun": {
+            Campaign.Kind.REVIEW_ANALYSES: "review",
+            Campaign.Kind.ADJUDICATE: "adjudication",
+        }.get(campaign.kind, "grade"),
     }
     template = _template(request, "annotate/campaign_detail.html", "items", "campaign-progress")
     return render(request, template, context)
@@ -129,6 +132,8 @@ def item_detail(request: HttpRequest, campaign_id: int, item_id: int) -> HttpRes
             for g in (others["grades"] if others else [])
         ],
         "skips": skips,
+        # The proof's gold label (annotate/gold.py), for whoever sees every grade of it.
+        "gold": gold.shown_to(roles, item.proof) if others is not None else None,
         "flags": list(flags.open_flags(campaign, problem)),
         "flagged_elsewhere": flags.flagged_elsewhere(campaign, problem) if is_owner else 0,
     }

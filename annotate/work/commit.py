@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from annotate import gold
 from annotate.broadcast import send_progress
 from annotate.inputs import InputError, parse_active_seconds, parse_submission_key, parse_version
 from annotate.models import CampaignItem, CommittedWork, Draft
@@ -109,6 +110,7 @@ def submit(
                 active_seconds=max(seconds, draft.active_seconds if draft else 0),
             )
             kind.write_history(record, 1, expert, None, kind.to_json(parsed))
+            transaction.on_commit(lambda: gold.work_committed(record), robust=True)
             release: dict[str, None] = {}
             if locked.lease_holder_id == expert.pk:
                 release = {"lease_holder": None, "lease_expires_at": None}
@@ -186,6 +188,7 @@ def edit[R: CommittedWork](
         if fields:
             records.filter(pk=record.pk).update(**fields)
         kind.write_history(current, expected + 1, editor, old, new)
+        transaction.on_commit(lambda: gold.work_committed(current), robust=True)
     record.refresh_from_db()
     return record
 

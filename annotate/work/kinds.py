@@ -11,10 +11,11 @@ its committed-work model (built on `annotate.models.CommittedWork`) and these me
   history; equal for the same content, so "nothing changed" is an equality.
 - `create(item, expert, content, **work)` and `update(record, content)`: write the
   kind's rows (the machinery has locked the item and checked everything else).
-- `write_history(record, version, editor, old, new)`: one history row.
+- `write_history(record, version, editor, old, new)`: one history row (a kind that keeps
+  the JSON as it was and became names its model in `json_history` instead).
 - `done_by(campaign, expert)`: the expert's committed work in the campaign on the item
-  `OuterRef("pk")`, which the queue excludes; `own_records(item, expert)`: the same for
-  one item.
+  `OuterRef("pk")` (or anything else that bars them from it), which the queue excludes;
+  `own_records(item, expert)`: the expert's committed work on one item.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class WorkKind[RecordT: CommittedWork, ContentT]:
         the record's row to update, which the machinery writes with the version bump."""
         raise NotImplementedError
 
+    # A kind whose history rows hold the content's JSON as it was and became (`old`, `new`)
+    # names its history model and that model's foreign key to the record: the default
+    # `write_history` writes them.
+    json_history: ClassVar[tuple[type[Any], str] | None] = None
+
     def write_history(
         self,
         record: RecordT,
@@ -71,9 +77,16 @@ class WorkKind[RecordT: CommittedWork, ContentT]:
         old: dict[str, Any] | None,
         new: dict[str, Any],
     ) -> None:
-        raise NotImplementedError
+        if self.json_history is None:
+            raise NotImplementedError
+        model, record_field = self.json_history
+        model._default_manager.create(
+            **{record_field: record}, version=version, changed_by=editor, old=old, new=new
+        )
 
-    def done_by(self, campaign: Campaign, expert: User) -> QuerySet[RecordT]:
+    def done_by(self, campaign: Campaign, expert: User) -> QuerySet[Any]:
+        """What bars `expert` from the item `OuterRef("pk")`: usually their committed work
+        on it; the queue excludes items for which it is not empty."""
         raise NotImplementedError
 
     def own_records(self, item: CampaignItem, expert: User) -> QuerySet[RecordT]:
@@ -98,8 +111,10 @@ def register[K: WorkKind[Any, Any]](kind: K) -> K:
 
 def kind_of(campaign: Campaign) -> WorkKind[Any, Any]:
     """The kind of work `campaign` does; `KeyError` for a kind with no work machinery yet."""
-    if not _KINDS:
-        # The kinds register themselves when their modules load.
+    if campaign.kind not in _KINDS:
+        # The kinds register themselves when their modules load (one loaded alone, say
+        # grading by a view, must not hide the others).
+        import annotate.adjudication  # noqa: F401
         import annotate.grading  # noqa: F401
         import annotate.review  # noqa: F401
     return _KINDS[campaign.kind]

@@ -1,0 +1,85 @@
+"""`python manage.py create_adjudication_campaign --name NAME --owner USERNAME
+(--proof ID ... | [--campaign C] [--problem P ...] [--category K])`.
+
+Makes an "adjudicate" campaign of the proofs chosen by id or by filter
+(annotate/campaigns.py); `--owner` becomes its owner, `--adjudicator` (repeatable) its
+adjudicators. Nothing is written when an argument is wrong or no proof is chosen.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from annotate.campaigns import create_adjudication_campaign
+from annotate.inputs import InputError
+from annotate.models import Campaign, Membership, Role
+
+
+class Command(BaseCommand):
+    help = "Create a campaign to adjudicate the proofs chosen by id or by filter."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--owner", required=True, metavar="USERNAME")
+        parser.add_argument(
+            "--adjudicator", action="append", default=[], metavar="USERNAME", help="repeatable"
+        )
+        parser.add_argument(
+            "--proof", action="append", default=[], metavar="ID", help="repeatable, or 1,2,3"
+        )
+        parser.add_argument("--campaign", default="", metavar="NAME_OR_ID", help="its proofs")
+        parser.add_argument(
+            "--problem", action="append", default=[], metavar="ID", help="repeatable"
+        )
+        parser.add_argument("--category", default="")
+        parser.add_argument("--overlap", type=int, default=1, help="adjudicators per proof")
+        parser.add_argument("--not-blind", action="store_true")
+        parser.add_argument("--instructions", default="")
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, **options) -> None:
+        users = get_user_model().objects
+        names = [options["owner"], *options["adjudicator"]]
+        found = {u.get_username(): u for u in users.filter(username__in=names)}
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise CommandError(f"no user named {missing[0]!r}")
+        proofs = [p for arg in options["proof"] for p in arg.split(",") if p.strip()]
+        filters = {
+            "campaign": self._campaign(options["campaign"]),
+            "problem": [p for arg in options["problem"] for p in arg.split(",")],
+            "category": options["category"],
+        }
+        try:
+            with transaction.atomic():
+                campaign, count = create_adjudication_campaign(
+                    found[options["owner"]],
+                    options["name"],
+                    proof_ids=proofs or None,
+                    filters=None if proofs else filters,
+                    overlap=options["overlap"],
+                    blind=not options["not_blind"],
+                    instructions=options["instructions"],
+                    seed=options["seed"],
+                )
+                Membership.objects.bulk_create(
+                    [
+                        Membership(campaign=campaign, user=found[n], role=Role.ADJUDICATOR)
+                        for n in dict.fromkeys(options["adjudicator"])
+                    ]
+                )
+        except InputError as exc:
+            raise CommandError(f"{exc.field}: {exc}; nothing was created") from None
+        self.stdout.write(
+            f"Created adjudication campaign {campaign.name!r} (id {campaign.pk}) with {count} "
+            f"proofs, owned by {options['owner']}."
+        )
+
+    @staticmethod
+    def _campaign(value: str) -> Campaign | str:
+        """A campaign by name, else the value as given (an id, checked by the filter)."""
+        if not value:
+            return ""
+        return Campaign.objects.filter(name=value).first() or value
