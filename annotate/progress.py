@@ -11,12 +11,13 @@ few seconds (see `CAMPAIGN_TOTALS_SECONDS`).
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -116,9 +117,10 @@ def campaign_counts(campaign: Campaign) -> CampaignCounts:
 
 # The campaign-wide counts on the grading page are read on every page view; scanning a
 # 10,000-item campaign for them each time costs more than the rest of the page. They are
-# kept for a few seconds per server process (Django's cache; a commit made through this
-# process forgets them at once), so the campaign figures on a grader's line may lag other
-# graders' work by up to this long. The grader's own figures are always exact.
+# kept for a few seconds per server process (Django's cache), and work committed through
+# this process is added to them at once (`note_commit`), without extending their life: so
+# a grader's line counts their own commit at once, and other processes' commits within
+# at most this long. The grader's own figures are always exact.
 CAMPAIGN_TOTALS_SECONDS = 5
 
 
@@ -126,12 +128,25 @@ def _totals_key(campaign: Campaign) -> str:
     return f"progress:campaign-totals:{campaign.pk}:{campaign.overlap}"
 
 
-def forget_campaign_totals(campaign: Campaign) -> None:
-    """Called when work is committed, so this process's next page shows it."""
-    cache.delete(_totals_key(campaign))
+def note_commit(campaign: Campaign, committed: int) -> None:
+    """Work was committed on an item, which now has `committed` pieces of work: count it
+    in this process's cached totals, if any (they keep their expiry)."""
+    key = _totals_key(campaign)
+    totals = cache.get(key)
+    if totals is None:
+        return
+    left = totals["expires"] - time.monotonic()
+    if left <= 0:
+        cache.delete(key)
+        return
+    if committed <= campaign.overlap:
+        totals["grades_done"] += 1
+    if committed == campaign.overlap:
+        totals["complete"] += 1
+    cache.set(key, totals, left)
 
 
-def _campaign_totals(campaign: Campaign) -> dict[str, int]:
+def _campaign_totals(campaign: Campaign) -> dict[str, Any]:
     key = _totals_key(campaign)
     totals = cache.get(key)
     if totals is None:
@@ -141,37 +156,48 @@ def _campaign_totals(campaign: Campaign) -> dict[str, int]:
             grades_done=Sum(_counted_grades(campaign)),
         )
         totals = {k: v or 0 for k, v in row.items()}
+        totals["expires"] = time.monotonic() + CAMPAIGN_TOTALS_SECONDS
         cache.set(key, totals, CAMPAIGN_TOTALS_SECONDS)
     return totals
 
 
 def grader_status(campaign: Campaign, grader) -> GraderStatus:
     """The grader's line on the grading page: the campaign's totals (cached briefly, see
-    above) and two queries over the grader's own rows (their open items, their times)."""
+    above), then two queries that start from the grader's own rows (never a scan of the
+    campaign): their grades with their active times and whether each item is still open,
+    and their skips of items still open that they did not grade."""
     totals = _campaign_totals(campaign)
     mine = Grade.objects.made_in_app().filter(campaign=campaign, grader=grader)
-    graded_proofs = mine.values("proof_id")
-    skipped_items = Skip.objects.filter(grader=grader, item__campaign=campaign).values("item_id")
-    # Items not complete that the grader already graded or skipped: left for them is the
-    # rest of the open items. Found from the grader's side (their grades and skips, then
-    # the (campaign, proof) index), never by scanning the campaign.
-    open_items = CampaignItem.objects.filter(
+    still_open = CampaignItem.objects.filter(
         campaign=campaign, analysis__isnull=True, committed__lt=campaign.overlap
     )
-    done_or_skipped_open = open_items.filter(
-        Q(proof_id__in=graded_proofs) | Q(pk__in=skipped_items)
-    ).count()
-    seconds = list(mine.values_list("active_seconds", flat=True))
+    rows = list(
+        mine.annotate(open=Exists(still_open.filter(proof_id=OuterRef("proof_id")))).values_list(
+            "active_seconds", "open"
+        )
+    )
+    skipped_open = (
+        Skip.objects.filter(
+            grader=grader,
+            item__campaign=campaign,
+            item__analysis__isnull=True,
+            item__committed__lt=campaign.overlap,
+        )
+        .exclude(item__proof_id__in=mine.values("proof_id"))
+        .count()
+    )
+    seconds = [s for s, _ in rows]
     counts = CampaignCounts(
         items=totals["items"],
         complete=totals["complete"],
         grades_done=totals["grades_done"],
         grades_needed=totals["items"] * campaign.overlap,
     )
+    open_to_others_only = sum(1 for _, is_open in rows if is_open) + skipped_open
     return GraderStatus(
         graded=len(seconds),
         campaign=counts,
-        left_for_you=totals["items"] - totals["complete"] - done_or_skipped_open,
+        left_for_you=totals["items"] - totals["complete"] - open_to_others_only,
         median_seconds=statistics.median(seconds) if seconds else None,
     )
 

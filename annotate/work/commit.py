@@ -133,11 +133,11 @@ def submit(
 
 
 def _committed(item: CampaignItem, progress: dict[str, Any]) -> None:
-    """After a commit: this process's cached campaign totals are stale, and the campaign's
+    """After a commit: this process's cached campaign totals count it, and the campaign's
     websocket group hears of the new count."""
-    from annotate.progress import forget_campaign_totals
+    from annotate.progress import note_commit
 
-    forget_campaign_totals(item.campaign)
+    note_commit(item.campaign, progress["committed"])
     send_progress(item.campaign_id, progress)
 
 
