@@ -140,5 +140,10 @@ urlpatterns = [
     ),
     # Making a review campaign from analyses chosen by filter (annotate/views/campaigns.py).
     path("campaigns/new/review/", campaigns.new_review_campaign, name="review_campaign_new"),
+    path(
+        "campaigns/new/adjudication/",
+        campaigns.new_adjudication_campaign,
+        name="adjudication_campaign_new",
+    ),
     path("admin/", admin.site.urls),
 ]

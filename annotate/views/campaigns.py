@@ -1,4 +1,5 @@
-"""An owner makes a "review analyses" campaign from analyses chosen by filter.
+"""An owner makes a "review analyses" campaign from analyses chosen by filter, or an
+"adjudicate" campaign from proofs chosen by id or by filter.
 
 Who may: staff, and anyone who already owns a campaign (`access.require_campaign_creator`).
 Campaigns are otherwise made by staff in the admin or by `manage.py` commands; an owner is
@@ -24,7 +25,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from annotate.access import campaigns_owned_by, require_campaign_creator
-from annotate.campaigns import FILTERS, NO_SCORE, analyses_matching, create_review_campaign
+from annotate.campaigns import (
+    FILTERS,
+    NO_SCORE,
+    PROOF_FILTERS,
+    analyses_matching,
+    create_adjudication_campaign,
+    create_review_campaign,
+    proofs_matching,
+)
 from annotate.inputs import InputError
 from annotate.models import Category
 from verification.models import Analysis
@@ -33,8 +42,17 @@ from verification.parsing import ParseStatus
 FIELDS = ("name", "overlap", "instructions", "seed")
 
 
-def _filters(data: QueryDict) -> dict[str, str]:
-    return {key: data.get(key, "").strip() for key in FILTERS if data.get(key, "").strip()}
+def _filters(data: QueryDict, keys: tuple[str, ...] = FILTERS) -> dict[str, str]:
+    return {key: data.get(key, "").strip() for key in keys if data.get(key, "").strip()}
+
+
+def _values(data: QueryDict, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The form as shown again: the filters `keys` and the campaign's own fields."""
+    values: dict[str, Any] = {key: data.get(key, "") for key in (*keys, *FIELDS)}
+    values["overlap"] = values["overlap"] or "1"
+    values["seed"] = values["seed"] or "0"
+    values["blind"] = data.get("blind") == "on" if data else True
+    return values
 
 
 @require_http_methods(["GET", "POST"])
@@ -44,10 +62,7 @@ def new_review_campaign(request: HttpRequest) -> HttpResponse:
     owned = campaigns_owned_by(request.user)
     data = request.POST if request.method == "POST" else request.GET
     filters = _filters(data)
-    values: dict[str, Any] = {key: data.get(key, "") for key in (*FILTERS, *FIELDS)}
-    values["overlap"] = values["overlap"] or "1"
-    values["seed"] = values["seed"] or "0"
-    values["blind"] = data.get("blind") == "on" if data else True
+    values = _values(data, FILTERS)
     error: InputError | None = None
     status = 200
     if request.method == "POST":
@@ -84,6 +99,57 @@ def new_review_campaign(request: HttpRequest) -> HttpResponse:
         "campaigns": owned.order_by("name").only("pk", "name"),
     }
     template = "annotate/review_campaign_new.html"
+    if request.htmx:
+        template += "#preview"
+    return render(request, template, context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def new_adjudication_campaign(request: HttpRequest) -> HttpResponse:
+    """An "adjudicate" campaign of proofs chosen by id (`proofs`: ids separated by commas)
+    or by filter (campaign, problem, category); as `new_review_campaign` otherwise."""
+    require_campaign_creator(request.user)
+    owned = campaigns_owned_by(request.user)
+    data = request.POST if request.method == "POST" else request.GET
+    values = _values(data, (*PROOF_FILTERS, "proofs"))
+    by_id = bool(values["proofs"].strip())
+    filters = _filters(data, PROOF_FILTERS)
+    error: InputError | None = None
+    status = 200
+    if request.method == "POST":
+        try:
+            campaign, count = create_adjudication_campaign(
+                request.user,
+                values["name"],
+                proof_ids=values["proofs"] if by_id else None,
+                filters=None if by_id else filters,
+                overlap=values["overlap"],
+                blind=values["blind"],
+                instructions=values["instructions"],
+                seed=values["seed"],
+                campaigns=owned,
+            )
+        except InputError as exc:
+            error, status = exc, 400
+        else:
+            messages.success(request, f"Created {campaign.name!r} with {count} proofs.")
+            return redirect("campaign_detail", campaign.pk)
+    matching: int | None = None
+    if not by_id and (error is None or error.field not in PROOF_FILTERS):
+        try:
+            matching = proofs_matching(filters, campaigns=owned).count()
+        except InputError as exc:
+            error = error or exc
+    context = {
+        "values": values,
+        "error": error,
+        "matching": matching,
+        "by_id": by_id,
+        "categories": Category.choices,
+        "campaigns": owned.order_by("name").only("pk", "name"),
+    }
+    template = "annotate/adjudication_campaign_new.html"
     if request.htmx:
         template += "#preview"
     return render(request, template, context, status=status)

@@ -29,6 +29,11 @@
     };
     // The reason is a sentence or two: Enter submits from it too (Shift+Enter: a new line).
     if ($("reason")) {
+      // A refusal about the missing reason goes once a reason is being written.
+      $("reason").addEventListener("input", function () {
+        var line = $("draft-status");
+        if (line && line.classList.contains("error") && $("reason").value.trim()) status("", false);
+      });
       $("reason").addEventListener("keydown", function (e) {
         if (e.key !== "Enter" || e.shiftKey || e.ctrlKey || e.altKey || e.metaKey) return;
         e.preventDefault();
