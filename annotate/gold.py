@@ -78,21 +78,21 @@ def _recompute(ids: list[int]) -> int:
             .order_by("proof_id", "-updated_at", "-id")
             .values("id", "proof_id", "score", "reason", "adjudicator_id", "campaign_id")
         )
-        for row in adjudications:
-            latest.setdefault(row["proof_id"], row)
+        for adjudication in adjudications:
+            latest.setdefault(adjudication["proof_id"], dict(adjudication))
         grades: dict[int, dict[tuple[Any, ...], dict[str, Any]]] = {}
         rows = (
             Grade.objects.filter(proof_id__in=ids)
             .order_by("id")
             .values("id", "proof_id", "origin", "score", "grader_id", "external_grader")
         )
-        for row in rows:
-            if row["origin"] == Grade.Origin.APP:
-                expert: tuple[Any, ...] = ("app", row["grader_id"])
+        for grade in rows:
+            if grade["origin"] == Grade.Origin.APP:
+                expert: tuple[Any, ...] = ("app", grade["grader_id"])
             else:
-                expert = ("imported", row["external_grader"])
+                expert = ("imported", grade["external_grader"])
             # Ordered by id: an expert's later grade replaces their earlier one.
-            grades.setdefault(row["proof_id"], {})[expert] = row
+            grades.setdefault(grade["proof_id"], {})[expert] = dict(grade)
         current = {label.proof_id: label for label in GoldLabel.objects.filter(proof_id__in=ids)}
 
         upserts: list[GoldLabel] = []
