@@ -27,6 +27,8 @@ One helper per action:
 - model runs (workers/): launching on a target, `require_run_launcher`, staff and the
   target campaign's owners; a run's page, live channel, cancel and resume, `get_model_run`
   (`runs_for` lists them), staff and the owners of its target campaign.
+- disagreements (verification/): `disagreements_for`, staff every one, an owner those about
+  proofs of the campaigns they own.
 
 "The kind's experts" are members with the role of the campaign's kind of work
 (`WorkKind.expert_role`: graders grade, reviewers review); a helper given a `kind` answers
@@ -430,3 +432,25 @@ def get_model_run(user: Any, run_id: int) -> Any:
         return runs_for(user).get(pk=run_id)
     except ModelRun.DoesNotExist:
         raise Http404(NO_RUN) from None
+
+
+# --- disagreements (verification/) ------------------------------------------------------------
+
+MAY_NOT_SEE_DISAGREEMENTS = "Only staff and the owners of a campaign can see disagreements."
+
+
+def disagreements_for(user: Any) -> tuple[Any, Any]:
+    """(the disagreements the user may list, the campaigns they own) for the disagreements
+    page: staff every disagreement; an owner those about proofs of the campaigns they own.
+    PermissionDenied for anyone else (graders, reviewers, outsiders)."""
+    from django.db.models import Exists, OuterRef
+
+    from verification.models import Disagreement
+
+    owned = campaigns_owned_by(user)
+    if not user.is_authenticated or not (user.is_staff or owned.exists()):
+        raise PermissionDenied(MAY_NOT_SEE_DISAGREEMENTS)
+    if user.is_staff:
+        return Disagreement.objects.all(), owned
+    of_owned = CampaignItem.objects.filter(proof=OuterRef("proof"), campaign__in=owned)
+    return Disagreement.objects.filter(Exists(of_owned)), owned

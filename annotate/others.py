@@ -1,6 +1,6 @@
 """What a grader may see of others once the blind rules allow it (`annotate.work.visibility`):
 other experts' grades, imported grades and the model's scores of a proof, with the
-disagreement badge.
+disagreement badge (from the open disagreement records).
 """
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ from decimal import Decimal
 from typing import Any, cast
 
 from django.contrib.auth.models import User
+from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
 from annotate.issues import issue_snapshot
-from annotate.models import CampaignItem, Grade
+from annotate.models import CampaignItem, Grade, Proof
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -21,10 +23,12 @@ def _num(value: Decimal | None) -> float | None:
 def others_for(item: CampaignItem, user: User) -> dict[str, Any]:
     """Other experts' grades, imported grades and model scores of the item.
 
-    Only for callers that checked `can_see_others`. `disagreement` is true when two expert
-    grades (this campaign's or imported) differ, or when the model's mean automatic rating
-    is at least 0.5 away from an expert grade of this campaign.
+    Only for callers that checked `can_see_others`. `disagreement` is true when the proof
+    (or the item's analysis) has an open disagreement on record
+    (`verification.disagreements`: experts among themselves, experts against a verifier,
+    a review against a model's meta-assessment).
     """
+    from verification.disagreements import open_about
     from verification.models import Analysis
 
     proof = item.proof
@@ -39,9 +43,22 @@ def others_for(item: CampaignItem, user: User) -> dict[str, Any]:
     mean = proof.metadata.get("average_automatic_rating") if proof.metadata else None
     if isinstance(mean, bool) or not isinstance(mean, int | float):
         mean = None
-    expert_scores = {g.score for g in grades} | {g.score for g in imported}
-    disagreement = len(expert_scores) > 1 or (
-        mean is not None and any(abs(float(g.score) - mean) >= 0.5 for g in grades)
+    # The number of analyses and the badge in one query.
+    analyses = (
+        Analysis.objects.filter(proof=OuterRef("pk"))
+        .order_by()
+        .values("proof")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    analysis_count, disagreement = (
+        Proof.objects.filter(pk=item.proof_id)
+        .annotate(
+            n=Coalesce(Subquery(analyses), 0),
+            disagreement=Exists(open_about(OuterRef("pk"), item.analysis_id)),
+        )
+        .values_list("n", "disagreement")
+        .get()
     )
     return {
         "grades": [
@@ -70,7 +87,7 @@ def others_for(item: CampaignItem, user: User) -> dict[str, Any]:
         ],
         "model": {
             "average_automatic_rating": mean,
-            "analyses": Analysis.objects.filter(proof_id=item.proof_id).count(),
+            "analyses": analysis_count,
             "self_score": _num(proof.self_score),
             "self_evaluation": proof.self_evaluation,
         },

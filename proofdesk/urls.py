@@ -7,6 +7,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from annotate.views import adjudication, campaigns, errors, grading, health, imports, pages, review
+from verification import views as verification_views
 
 # Error pages in the site's layout, with the reason (annotate/views/errors.py).
 handler400 = errors.bad_request
@@ -126,6 +127,8 @@ urlpatterns = [
         adjudication.lease,
         name="adjudication_lease",
     ),
+    # Disagreements between raters, for owners (verification/views.py).
+    path("disagreements/", verification_views.disagreement_list, name="disagreement_list"),
     # Model runs: pages (workers/views.py) and their API (workers/api.py).
     path("runs/", include("workers.urls")),
     path("api/runs/", include("workers.api")),

@@ -77,10 +77,13 @@ def test_before_committing_the_grader_sees_no_scores(client, expert, scored_item
         assert secret not in text
 
 
-def test_after_committing_the_grader_sees_others_and_model_scores(client, expert, scored_item):
+def test_after_committing_the_grader_sees_others_and_model_scores(
+    client, expert, scored_item, django_capture_on_commit_callbacks
+):
     client.force_login(expert)
     queue.claim_next_item(scored_item.campaign, expert)
-    submit_response = submit(client, scored_item, 1)
+    with django_capture_on_commit_callbacks(execute=True):  # disagreements are recorded then
+        submit_response = submit(client, scored_item, 1)
     assert submit_response.status_code == 201
     for secret in SECRETS:  # the submit response itself reveals nothing either
         assert secret not in submit_response.content.decode()
@@ -151,15 +154,18 @@ def test_reviewers_see_a_grading_item_blind(client, reviewer, scored_item):
         assert secret not in response.content.decode()
 
 
-def test_agreement_is_not_a_disagreement(campaign, proof, expert, expert2):
+def test_agreement_is_not_a_disagreement(
+    campaign, proof, expert, expert2, django_capture_on_commit_callbacks
+):
     proof.metadata = {"average_automatic_rating": 0.9}
     proof.save()
     for grader in (expert, expert2):
         item = queue.claim_next_item(campaign, grader)
-        grading.submit_grade(
-            item, grader, score="1", comment="", issues=[], active_seconds=1,
-            submission_key=uuid.uuid4(),
-        )  # fmt: skip
+        with django_capture_on_commit_callbacks(execute=True):
+            grading.submit_grade(
+                item, grader, score="1", comment="", issues=[], active_seconds=1,
+                submission_key=uuid.uuid4(),
+            )  # fmt: skip
     assert others.others_for(item, expert)["disagreement"] is False
 
 

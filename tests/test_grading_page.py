@@ -353,12 +353,14 @@ def test_blind_page_shows_no_other_grades_or_model_scores_before_commit(
 
 
 def test_blind_page_reveals_other_grades_and_model_scores_after_commit(
-    client, expert, expert2, item
+    client, expert, expert2, item, django_capture_on_commit_callbacks
 ):
     add_other_ratings(item, expert2)
     queue.claim_next_item(item.campaign, expert)
     client.force_login(expert)
-    assert client.post(url("grading_submit", item), submit_data(score="1")).status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):  # disagreements are recorded then
+        response = client.post(url("grading_submit", item), submit_data(score="1"))
+    assert response.status_code == 302
     html = client.get(url("grading_page", item)).content.decode()
     assert 'id="others"' in html
     assert OTHER_COMMENT in html

@@ -153,3 +153,125 @@ class Claim(models.Model):
 
     def __str__(self) -> str:
         return f"claim {self.order} of analysis {self.analysis_id} ({self.anchor_method})"
+
+
+class DisagreementQuerySet(models.QuerySet["Disagreement"]):
+    def open(self) -> DisagreementQuerySet:
+        return self.filter(status=Disagreement.Status.OPEN)
+
+    def resolve(self, how: str, now: Any = None) -> int:
+        """Close the open ones among these, saying how (`Disagreement.Resolution`): one
+        conditional UPDATE, so a disagreement already closed is left as it was. The number
+        closed."""
+        from django.utils import timezone
+
+        return self.open().update(
+            status=Disagreement.Status.RESOLVED,
+            resolution=how,
+            resolved_at=now or timezone.now(),
+            updated_at=now or timezone.now(),
+        )
+
+
+class Disagreement(models.Model):
+    """Raters of a proof (or of an analysis) who contradict each other, as a record that
+    stays open until it is resolved: by adjudication, or because recomputation finds the
+    raters agree now (`verification.disagreements.record_disagreements`, which has the
+    rules of each kind).
+
+    `parties` is who or what took part, each with its score: expert grades (the grader's
+    username, or "imported: NAME"), the expert consensus, verifier models, reviews and
+    models' meta-assessments. `gap` is the largest difference between the two sides (for
+    experts among themselves, max − min). `model_names` holds every model involved (the
+    proof's author, verifiers, meta-assessors) one per line, with a newline before and
+    after each, so that "involves model M" is one portable `contains` on "\\nM\\n".
+    """
+
+    class Kind(models.TextChoices):
+        EXPERT_VS_EXPERT = "expert_vs_expert", "Expert vs expert"
+        EXPERTS_VS_VERIFIER = "experts_vs_verifier", "Experts vs verifier"
+        REVIEW_VS_META = "review_vs_meta", "Review vs model meta-assessment"
+        # Reserved: auto-labels do not exist yet, so nothing records this kind.
+        AUTO_LABEL_VS_EXPERTS = "auto_label_vs_experts", "Auto-label vs experts"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    class Resolution(models.TextChoices):
+        ADJUDICATED = "adjudicated", "Resolved by adjudication"
+        NO_LONGER = "no_longer_disagrees", "No longer disagrees"
+
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    proof = models.ForeignKey(Proof, on_delete=models.CASCADE, related_name="disagreements")
+    # The analysis both sides judged (review vs meta-assessment only).
+    analysis = models.ForeignKey(
+        Analysis, null=True, blank=True, on_delete=models.CASCADE, related_name="disagreements"
+    )
+    campaigns = models.ManyToManyField(
+        "annotate.Campaign", blank=True, related_name="disagreements"
+    )
+    parties = models.JSONField(default=list)
+    gap = models.FloatField()
+    model_names = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField(max_length=30, choices=Resolution.choices, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DisagreementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-gap", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["proof", "kind"],
+                condition=Q(status="open", analysis__isnull=True),
+                name="disagreement_open_once",
+            ),
+            models.UniqueConstraint(
+                fields=["proof", "kind", "analysis"],
+                condition=Q(status="open", analysis__isnull=False),
+                name="disagreement_open_once_per_analysis",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=[
+                        "expert_vs_expert",
+                        "experts_vs_verifier",
+                        "review_vs_meta",
+                        "auto_label_vs_experts",
+                    ]
+                ),
+                name="disagreement_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="review_vs_meta", analysis__isnull=False)
+                | (~Q(kind="review_vs_meta") & Q(analysis__isnull=True)),
+                name="disagreement_analysis_iff_review_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(gap__gte=0.5, gap__lte=1), name="disagreement_gap_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", resolution="", resolved_at__isnull=True)
+                | Q(
+                    status="resolved",
+                    resolution__in=["adjudicated", "no_longer_disagrees"],
+                    resolved_at__isnull=False,
+                ),
+                name="disagreement_resolution_consistent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["proof", "status"], name="disagreement_proof_status"),
+            models.Index(fields=["status", "-gap"], name="disagreement_status_gap"),
+        ]
+
+    def __str__(self) -> str:
+        where = f"analysis {self.analysis_id}" if self.analysis_id else f"proof {self.proof_id}"
+        parties = ", ".join(
+            f"{p.get('who')}: {p.get('score')}" for p in self.parties if isinstance(p, dict)
+        )
+        return f"{self.get_kind_display()} on {where}, gap {self.gap:g} ({parties})"

@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from django.db import connections, transaction
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from annotate.models import Campaign, Problem, Proof, content_hash
 from verification.claims import anchor_claims, split_text
+from verification.disagreements import run_outputs_stored
 from verification.models import Analysis, Claim
 from verification.parsing import ParseStatus, parse_analysis
 from workers.backends import (
@@ -326,6 +328,8 @@ def _store(run: ModelRun, todo: list[int], results: list[GenerationResult]) -> i
         run.save(update_fields=["done", "failed", "failed_by_reason", "tokens_in", "tokens_out"])
         _finish_if_complete(run)
         transaction.on_commit(lambda: send_run_progress(run.pk))
+        # New analyses or meta-assessments may contradict the experts (verification/).
+        transaction.on_commit(partial(run_outputs_stored, run.kind, list(todo)), robust=True)
     return sum(1 for row in rows if not row.error_reason)
 
 

@@ -8,6 +8,7 @@ history; the kind writes only its own rows (annotate/work/kinds.py).
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -22,6 +23,7 @@ from annotate.models import CampaignItem, CommittedWork, Draft
 from annotate.work.errors import AlreadyCommitted, NotClaimed, StaleEdit
 from annotate.work.kinds import WorkKind
 from annotate.work.queue import work_kind
+from verification import disagreements
 
 
 def _check_replay[R: CommittedWork](
@@ -120,6 +122,7 @@ def submit(
             committed = locked.committed + 1
             progress = {"item": item.pk, "committed": committed, "overlap": item.campaign.overlap}
             transaction.on_commit(lambda: _committed(item, progress))
+            transaction.on_commit(partial(disagreements.work_committed, item.proof_id), robust=True)
     except IntegrityError:
         # A racing retry with the same key won on a database without row locks (SQLite).
         replayed = _replay(kind, key, item, expert)
@@ -188,6 +191,7 @@ def edit[R: CommittedWork](
         if fields:
             records.filter(pk=record.pk).update(**fields)
         kind.write_history(current, expected + 1, editor, old, new)
+        transaction.on_commit(partial(disagreements.work_committed, item.proof_id), robust=True)
         transaction.on_commit(lambda: gold.work_committed(current), robust=True)
     record.refresh_from_db()
     return record
