@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from annotate.inputs import MAX_COMMENT_CHARS, InputError, parse_score, parse_text
 from annotate.models import (
@@ -306,9 +307,23 @@ def create_review_campaign(
 
 # -- adjudication campaigns --------------------------------------------------------------------
 
-# The filters of proofs to adjudicate: `campaign`, `problem`, `category` as for analyses.
-PROOF_FILTERS = ("campaign", "problem", "category")
+# The filters of proofs to adjudicate: `campaign`, `problem`, `category` as for analyses,
+# and `disagreements`: "open" for proofs with an open disagreement (verification/).
+PROOF_FILTERS = ("campaign", "problem", "category", "disagreements")
 MAX_PROOF_IDS = 100_000
+
+
+def _with_open_disagreements(proofs: QuerySet[Proof], value: Any) -> QuerySet[Proof]:
+    if value is None or value == "":
+        return proofs
+    if value != "open":
+        raise InputError("disagreements", 'The disagreements filter is "open".')
+    try:
+        disagreement = apps.get_model("verification", "Disagreement")
+    except LookupError:
+        raise InputError("disagreements", "Disagreements are not recorded here.") from None
+    open_ones = disagreement._default_manager.filter(status="open", proof=OuterRef("pk"))
+    return proofs.filter(Exists(open_ones))
 
 
 def proofs_matching(
@@ -321,8 +336,10 @@ def proofs_matching(
     unknown = sorted(str(k) for k in filters if k not in PROOF_FILTERS)
     if unknown:
         raise InputError(unknown[0], f"There is no filter {unknown[0]!r} for proofs.")
-    f = parse_filters(filters, campaigns=campaigns)
-    proofs = Proof.objects.all()
+    f = parse_filters(
+        {k: v for k, v in filters.items() if k != "disagreements"}, campaigns=campaigns
+    )
+    proofs = _with_open_disagreements(Proof.objects.all(), filters.get("disagreements"))
     if f.campaign is not None:
         proofs = proofs.filter(
             pk__in=CampaignItem.objects.filter(campaign=f.campaign).values("proof_id")

@@ -361,6 +361,37 @@ def test_a_campaign_of_proofs_chosen_by_filter(owner, proof, campaign):
     assert count == 1
 
 
+def _disagreement_model():
+    from django.apps import apps
+
+    try:
+        return apps.get_model("verification", "Disagreement")
+    except LookupError:
+        return None
+
+
+@pytest.mark.skipif(_disagreement_model() is None, reason="no disagreement records yet")
+def test_proofs_with_an_open_disagreement_are_chosen_and_shown(
+    client, owner, adjudicator, proof, problem
+):
+    Proof.objects.create(problem=problem, text="An uncontested proof.")
+    _disagreement_model().objects.create(
+        kind="expert_vs_expert",
+        proof=proof,
+        gap=1,
+        parties=[{"who": "emmy_expert", "score": 1}, {"who": "david_expert", "score": 0}],
+    )
+    campaign, count = create_adjudication_campaign(
+        owner, "Contested", filters={"disagreements": "open"}
+    )
+    assert count == 1 and campaign.items.get().proof == proof
+    Membership.objects.create(campaign=campaign, user=adjudicator, role=Role.ADJUDICATOR)
+    item = claimed(campaign, adjudicator)
+    client.force_login(adjudicator)
+    html = client.get(page_url(item)).content.decode()
+    assert 'id="disagreements"' in html and "david_expert 0" in html
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -370,6 +401,7 @@ def test_a_campaign_of_proofs_chosen_by_filter(owner, proof, campaign):
         ({"proof_ids": [1], "filters": {}}, "proofs"),
         ({"filters": {"model": "x"}}, "model"),
         ({"filters": {"category": "geometry"}}, "filters"),
+        ({"filters": {"disagreements": "closed"}}, "disagreements"),
     ],
 )
 def test_a_bad_choice_is_refused_and_nothing_written(owner, proof, kwargs, field):

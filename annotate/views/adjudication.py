@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -133,15 +134,12 @@ def _analyses(proof: Proof) -> list[dict[str, Any]]:
 
 
 def _disagreements(proof: Proof) -> list[Any]:
-    """The proof's open disagreements, where disagreement records exist (verification)."""
+    """The proof's open disagreements, where disagreement records exist (verification/)."""
     try:
-        from verification.models import Disagreement  # type: ignore[attr-defined]
-    except ImportError:
+        disagreement = apps.get_model("verification", "Disagreement")
+    except LookupError:
         return []
-    try:
-        return list(Disagreement.objects.filter(proof=proof).order_by("id")[:20])
-    except Exception:  # noqa: BLE001  (its fields are not settled yet: show nothing)
-        return []
+    return list(disagreement._default_manager.filter(proof=proof, status="open")[:20])
 
 
 def _other_adjudications(item: CampaignItem, user: Any) -> list[dict[str, Any]]:
