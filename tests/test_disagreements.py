@@ -389,6 +389,45 @@ def test_meta_assessments_stored_by_a_run_are_recorded(proof, reviewer):
     assert open_of(proof, Kind.REVIEW_VS_META).exists()
 
 
+def test_analyses_stored_by_a_verify_run_are_recorded(
+    proof, campaign, expert, django_capture_on_commit_callbacks
+):
+    from tests.test_model_runs import FakeBackend, verify_run
+    from workers import runs
+
+    app_grade(proof, campaign, expert, "1")
+    run = verify_run(n=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        runs.run_batches(run, backend=FakeBackend())  # the analysis says 0.5
+    (found,) = open_of(proof, Kind.EXPERTS_VS_VERIFIER)
+    assert found.gap == 0.5 and "\nfake-model\n" in found.model_names
+
+
+def test_committing_a_review_records_its_contradiction_with_a_meta_assessment(
+    proof, reviewer, django_capture_on_commit_callbacks
+):
+    from annotate import review as reviewing
+
+    judged = analysis(proof, "1")
+    meta(meta_run(), judged, "0")
+    campaign = Campaign.objects.create(name="Reviews", kind=Campaign.Kind.REVIEW_ANALYSES)
+    Membership.objects.create(campaign=campaign, user=reviewer, role=Role.REVIEWER)
+    item = CampaignItem.objects.create(
+        campaign=campaign,
+        proof=proof,
+        analysis=judged,
+        lease_holder=reviewer,
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        reviewing.submit_review(
+            item, reviewer, verdicts=[], score="1", submission_key=str(uuid.uuid4())
+        )
+    (found,) = open_of(proof, Kind.REVIEW_VS_META)
+    assert found.analysis == judged and list(found.campaigns.all()) == [campaign]
+    assert CampaignItem.objects.get(pk=item.pk).priority == 1.01
+
+
 def test_the_database_refuses_a_second_open_disagreement(proof, campaign, expert, expert2):
     app_grade(proof, campaign, expert, "1")
     app_grade(proof, campaign, expert2, "0")
