@@ -99,7 +99,7 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/adjudicate/", adjudication.queue, name="adjudication_queue"),
     path(
         "campaigns/<int:campaign_id>/adjudicate/next/",
-        adjudication.next_item,
+        adjudication.queue,
         name="adjudication_next",
     ),
     path(

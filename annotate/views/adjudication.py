@@ -22,18 +22,24 @@ from typing import Any
 from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate import adjudication, flags, inputs
-from annotate.access import get_adjudication_item, get_expert_item, get_work_campaign
+from annotate.access import (
+    get_adjudication_item,
+    get_expert_item,
+    get_skippable_item,
+    get_work_campaign,
+)
 from annotate.models import Adjudication, Campaign, CampaignItem, Grade, Proof, Review, Skip
-from annotate.views.grading import score_text, score_text_or_blank
+
+# The gold score is a grade of the proof: the grading scale and its buttons.
+from annotate.views.grading import SCORE_BUTTONS, score_text, score_text_or_blank
 from annotate.views.review import _committed_link, _draft_refused, _draft_status, _poll_seconds
 from annotate.work import commit, drafts, errors, visibility
 from annotate.work import queue as work_queue
@@ -41,33 +47,22 @@ from verification.models import Analysis
 
 KIND = Campaign.Kind.ADJUDICATE
 TEMPLATE = "annotate/adjudication.html"
-# (value, key, hint) of the gold score buttons.
-SCORE_BUTTONS = [
-    ("0", "0", "the proof fails"),
-    ("0.5", "5", "the proof is essentially right, with a gap or a minor error"),
-    ("1", "1", "the proof is complete and correct"),
-]
 
 
 # -- the queue -------------------------------------------------------------------------------
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @login_required
 def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    """Where "Start adjudicating" lives, and the page shown when nothing is left."""
+    """The queue: GET shows "Start adjudicating" (or that nothing is left); POST (the queue's
+    "next" URL) claims the next proof, never one this adjudicator graded, and opens it."""
     campaign, _ = get_work_campaign(request.user, campaign_id, KIND)
+    if request.method == "POST":
+        return _open_next(campaign, request.user)
     done = Adjudication.objects.filter(campaign=campaign, adjudicator=request.user).count()
     context = {"campaign": campaign, "done": done, "nothing_left": "empty" in request.GET}
     return render(request, "annotate/adjudication_queue.html", context)
-
-
-@require_POST
-@login_required
-def next_item(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    """Claim the next proof (never one this adjudicator graded) and open it."""
-    campaign, _ = get_work_campaign(request.user, campaign_id, KIND)
-    return _open_next(campaign, request.user)
 
 
 def _open_next(campaign: Campaign, user: Any, committed: int | None = None) -> HttpResponse:
@@ -238,21 +233,18 @@ def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResp
     item, own, _ = get_adjudication_item(request.user, campaign_id, item_id, read_holder_work=False)
     if own is not None:
         return _draft_status(request, 409, "This proof is already adjudicated; save your edit.")
+    # The page's autosave state (static/js/work.js): active time, revisions, tab.
+    state = {key: request.POST.get(key) for key in ("active_seconds", "revision", "base_revision")}
+    content = _posted(request.POST)
     try:
         saved = drafts.save_draft(
-            item,
-            request.user,
-            _posted(request.POST),
-            active_seconds=request.POST.get("active_seconds"),
-            revision=request.POST.get("revision"),
-            base_revision=request.POST.get("base_revision"),
-            tab=request.POST.get("tab", ""),
+            item, request.user, content, tab=request.POST.get("tab", ""), **state
         )
     except (errors.StaleDraft, errors.NotClaimed, inputs.InputError) as exc:
         return _draft_refused(request, exc)
-    response = _draft_status(request, 200, "")
-    response["Proofdesk-Draft-Revision"] = str(saved.revision)
-    return response
+    saved_response = _draft_status(request, 200, "")
+    saved_response["Proofdesk-Draft-Revision"] = str(saved.revision)
+    return saved_response
 
 
 @require_POST
@@ -261,7 +253,8 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
     """Commit an adjudication (idempotent by the form's submission key) and open the next
     proof, or save an edit of the committed one (the form carries `version`; a stale one
     answers 409 and keeps the input)."""
-    item, own, roles = get_adjudication_item(request.user, campaign_id, item_id)
+    found = get_adjudication_item(request.user, campaign_id, item_id)
+    item, own, _ = found
     content = _posted(request.POST)
     shown = {**content, "score": score_text_or_blank(request.POST.get("score"))}
     status, error = 400, ""
@@ -300,31 +293,31 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
     except inputs.InputError as exc:
         error = str(exc)
     if error:
-        context = _page_context(request, item, own, roles, **shown)
-        context["error"] = error
-        return render(request, TEMPLATE, context, status=status)
-    if edited.version == own.version:
-        messages.info(request, f"Nothing changed; the adjudication stays at version {own.version}.")
-    else:
-        messages.success(request, f"Your edit is saved (version {edited.version}).")
+        return _refused(request, found, error, status, **shown)
+    said = "Nothing changed" if edited.version == own.version else "Saved"
+    messages.info(request, f"{said}: the adjudication is at version {edited.version}.")
     return redirect("adjudication_page", item.campaign_id, item.pk)
+
+
+def _refused(
+    request: HttpRequest, found: tuple[Any, Any, set[str]], error: str, status: int, **shown: Any
+) -> HttpResponse:
+    """The page again (`found`: the item, own work and roles `get_adjudication_item` gave),
+    with the refusal and what the adjudicator had entered."""
+    context = _page_context(request, *found, **shown) | {"error": error}
+    return render(request, TEMPLATE, context, status=status)
 
 
 @require_POST
 @login_required
 def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
-    """Give the proof back with a reason, then go straight to the next one."""
-    item, own, roles = get_adjudication_item(request.user, campaign_id, item_id)
-    if own is not None:
-        raise PermissionDenied("You already adjudicated this proof; it cannot be skipped.")
+    """Give the proof back with a reason (not once adjudicated), then open the next one."""
+    item, roles = get_skippable_item(request.user, campaign_id, item_id, KIND)
+    reason, note = request.POST.get("reason", ""), request.POST.get("note", "")
     try:
-        work_queue.skip_item(
-            item, request.user, request.POST.get("reason", ""), request.POST.get("note", "")
-        )
+        work_queue.skip_item(item, request.user, reason, note)
     except inputs.InputError as exc:
-        context = _page_context(request, item, None, roles)
-        context["error"] = str(exc)
-        return render(request, TEMPLATE, context, status=400)
+        return _refused(request, (item, None, roles), str(exc), 400)
     messages.info(request, "Skipped.")
     return _open_next(item.campaign, request.user)
 
@@ -332,15 +325,13 @@ def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def lease(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
-    """Heartbeat while the page is open: renew the lease; the answer is the banner, if any."""
-    # An adjudicator who lost the lease gets the banner, not a 403.
+    """Heartbeat while the page is open: renew the lease; the answer is the banner, if any
+    (a lost lease is an answer, not a 403). Committed work holds no lease: an edit is saved
+    by its version, whoever holds the item."""
     item, _ = get_expert_item(request.user, campaign_id, item_id, kind=KIND)
-    # Committed work holds no lease (an edit is saved by version, whoever holds it).
-    editing = adjudication.own_adjudication(item, request.user) is not None
-    context = {
-        "lease_lost": not editing and not work_queue.renew_lease(item, request.user),
-        "lease_poll_seconds": _poll_seconds(item.campaign),
-        "editing": editing,
-        "lease_url": reverse("adjudication_lease", args=[item.campaign_id, item.pk]),
-    }
+    done = adjudication.own_adjudication(item, request.user) is not None
+    lost = not done and not work_queue.renew_lease(item, request.user)
+    url = reverse("adjudication_lease", args=[item.campaign_id, item.pk])
+    context = {"lease_lost": lost, "editing": done, "lease_url": url}
+    context["lease_poll_seconds"] = _poll_seconds(item.campaign)
     return render(request, TEMPLATE + "#lease", context)
