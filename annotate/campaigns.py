@@ -217,7 +217,9 @@ def _name(value: Any) -> str:
     return name
 
 
-def _settings(name: Any, overlap: Any, seed: Any, instructions: Any, blind: Any) -> dict[str, Any]:
+def _settings(
+    name: Any, *, overlap: Any = 1, seed: Any = 0, instructions: Any = "", blind: Any = True
+) -> dict[str, Any]:
     """A new campaign's own fields, checked (`InputError` names a bad one)."""
     if not isinstance(blind, bool):
         raise InputError("blind", "Blind is yes or no.")
@@ -293,7 +295,7 @@ def create_review_campaign(
     checked first; a bad one, a taken name or an empty selection is an `InputError`
     naming it, and nothing is written. `campaigns` as in `parse_filters`.
     """
-    fields = _settings(name, overlap, seed, instructions, blind)
+    fields = _settings(name, overlap=overlap, seed=seed, instructions=instructions, blind=blind)
     analyses = analyses_matching(filters, campaigns=campaigns)
     # Two integers a row: even 100k analyses are read at once in a few MB.
     return _create(
@@ -382,21 +384,20 @@ def create_adjudication_campaign(
     *,
     proof_ids: Any = None,
     filters: Mapping[str, Any] | None = None,
-    overlap: Any = 1,
-    blind: bool = True,
-    instructions: Any = "",
-    seed: Any = 0,
     campaigns: QuerySet[Campaign] | None = None,
+    **settings: Any,
 ) -> tuple[Campaign, int]:
     """Make an "adjudicate" campaign: (the campaign, the number of items), one item per
     proof, chosen by id (`proof_ids`) or by filter (`filters`, see `proofs_matching`), not
-    both. As `create_review_campaign`: every argument is checked first, and a bad one, a
-    taken name or an empty selection is an `InputError` naming it, with nothing written.
-    The campaign's adjudicators are added as members like any other (the admin, the demo).
+    both; `settings` are the campaign's `overlap`, `blind`, `instructions` and `seed`, as
+    for `create_review_campaign`. As there: every argument is checked first, and a bad
+    one, a taken name or an empty selection is an `InputError` naming it, with nothing
+    written. The campaign's adjudicators are added as members like any other (the admin,
+    the command's `--adjudicator`).
     """
     if (proof_ids is None) == (filters is None):
         raise InputError("proofs", "Choose the proofs either by id or by filter.")
-    fields = _settings(name, overlap, seed, instructions, blind)
+    fields = _settings(name, **settings)
     if proof_ids is not None:
         ids = _proof_ids(proof_ids)
         chosen = Proof.objects.filter(pk__in=ids).order_by("id")

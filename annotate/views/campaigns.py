@@ -108,48 +108,32 @@ def new_review_campaign(request: HttpRequest) -> HttpResponse:
 @login_required
 def new_adjudication_campaign(request: HttpRequest) -> HttpResponse:
     """An "adjudicate" campaign of proofs chosen by id (`proofs`: ids separated by commas)
-    or by filter (campaign, problem, category); as `new_review_campaign` otherwise."""
+    or by filter (`PROOF_FILTERS`); as `new_review_campaign` otherwise."""
     require_campaign_creator(request.user)
     owned = campaigns_owned_by(request.user)
     data = request.POST if request.method == "POST" else request.GET
     values = _values(data, (*PROOF_FILTERS, "proofs"))
     by_id = bool(values["proofs"].strip())
     filters = _filters(data, PROOF_FILTERS)
-    error: InputError | None = None
-    status = 200
+    choice = {"proof_ids": values["proofs"]} if by_id else {"filters": filters}
+    context: dict[str, Any] = {"values": values, "by_id": by_id, "error": None, "matching": None}
     if request.method == "POST":
+        settings = {key: values[key] for key in ("overlap", "blind", "instructions", "seed")}
         try:
-            campaign, count = create_adjudication_campaign(
-                request.user,
-                values["name"],
-                proof_ids=values["proofs"] if by_id else None,
-                filters=None if by_id else filters,
-                overlap=values["overlap"],
-                blind=values["blind"],
-                instructions=values["instructions"],
-                seed=values["seed"],
-                campaigns=owned,
+            made, count = create_adjudication_campaign(
+                request.user, values["name"], campaigns=owned, **choice, **settings
             )
+            messages.success(request, f"Created {made.name!r} with {count} proofs.")
+            return redirect("campaign_detail", made.pk)
         except InputError as exc:
-            error, status = exc, 400
-        else:
-            messages.success(request, f"Created {campaign.name!r} with {count} proofs.")
-            return redirect("campaign_detail", campaign.pk)
-    matching: int | None = None
-    if not by_id and (error is None or error.field not in PROOF_FILTERS):
+            context["error"] = exc
+    refused = context["error"] is not None and context["error"].field in PROOF_FILTERS
+    if not by_id and not refused:
         try:
-            matching = proofs_matching(filters, campaigns=owned).count()
+            context["matching"] = proofs_matching(filters, campaigns=owned).count()
         except InputError as exc:
-            error = error or exc
-    context = {
-        "values": values,
-        "error": error,
-        "matching": matching,
-        "by_id": by_id,
-        "categories": Category.choices,
-        "campaigns": owned.order_by("name").only("pk", "name"),
-    }
-    template = "annotate/adjudication_campaign_new.html"
-    if request.htmx:
-        template += "#preview"
-    return render(request, template, context, status=status)
+            context["error"] = context["error"] or exc
+    context["categories"] = Category.choices
+    context["campaigns"] = owned.order_by("name").only("pk", "name")
+    template = "annotate/adjudication_campaign_new.html" + ("#preview" if request.htmx else "")
+    return render(request, template, context, status=400 if request.method == "POST" else 200)
