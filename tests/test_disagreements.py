@@ -720,3 +720,12 @@ def test_the_nav_links_the_list_for_owners_only(client, owner, expert, campaign)
     assert 'href="/disagreements/"' in client.get(reverse("campaign_list")).content.decode()
     client.force_login(expert)
     assert 'href="/disagreements/"' not in client.get(reverse("campaign_list")).content.decode()
+
+
+def test_the_admin_shows_disagreements_read_only(client, django_user_model, two_campaigns):
+    admin_user = django_user_model.objects.create_superuser("ada_admin", password=PASSWORD)
+    client.force_login(admin_user)
+    response = client.get("/admin/verification/disagreement/")
+    assert response.status_code == 200 and "Expert vs expert" in response.content.decode()
+    found = Disagreement.objects.first()
+    assert client.post(f"/admin/verification/disagreement/{found.pk}/delete/").status_code == 403

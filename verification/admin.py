@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from verification.models import Analysis, Claim
+from verification.models import Analysis, Claim, Disagreement
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -57,3 +57,13 @@ class ClaimAdmin(ReadOnlyAdmin):
     list_display = ["id", "analysis", "order", "category", "anchor_method", "anchor_score"]
     list_filter = ["anchor_method", "category"]
     raw_id_fields = ["analysis"]
+
+
+@admin.register(Disagreement)
+class DisagreementAdmin(ReadOnlyAdmin):
+    """Recorded by `verification.disagreements` and resolved by adjudication or
+    recomputation, never by hand."""
+
+    list_display = ["id", "kind", "proof", "analysis", "gap", "status", "resolution", "created_at"]
+    list_filter = ["kind", "status", "resolution"]
+    raw_id_fields = ["proof", "analysis"]
