@@ -171,6 +171,7 @@ def _page_context(
         values = {key: content.get(key) or "" for key in ("score", "reason", "comment")}
     values.update(posted)
     edit_open = own is not None and (request.GET.get("edit") == "1" or bool(posted))
+    revision = draft.revision if draft else 0
     others = None
     if visibility.can_see_others(item, request.user, roles=roles, done=own is not None):
         others = _other_adjudications(item, request.user)
@@ -189,12 +190,8 @@ def _page_context(
         "others": others,
         # The adjudication (committed, or its draft) and the page's state, which the shared
         # work templates and static/js/work.js read.
-        "own": own,
-        "draft": draft,
-        "draft_revision": draft.revision if draft else 0,
-        "editing": own is not None,
-        "edit_open": edit_open,
-        "read_only": own is not None and not edit_open,
+        **dict(own=own, draft=draft, editing=own is not None, edit_open=edit_open),
+        **dict(read_only=own is not None and not edit_open, draft_revision=revision),
         "committed": _committed_link(request, campaign),
         **values,
         "active_seconds": own.active_seconds if own else (draft.active_seconds if draft else 0),

@@ -14,7 +14,8 @@ from django.db import transaction
 
 from annotate.campaigns import create_adjudication_campaign
 from annotate.inputs import InputError
-from annotate.models import Campaign, Membership, Role
+from annotate.management.commands.create_review_campaign import Command as ReviewCommand
+from annotate.models import Membership, Role
 
 
 class Command(BaseCommand):
@@ -23,16 +24,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--name", required=True)
         parser.add_argument("--owner", required=True, metavar="USERNAME")
-        parser.add_argument(
-            "--adjudicator", action="append", default=[], metavar="USERNAME", help="repeatable"
-        )
-        parser.add_argument(
-            "--proof", action="append", default=[], metavar="ID", help="repeatable, or 1,2,3"
-        )
+        # Repeatable, each also a list with commas: who adjudicates, the proofs by id, the
+        # problems whose proofs are chosen (by filter, with --campaign and --category).
+        repeatable = (("--adjudicator", "USERNAME"), ("--proof", "ID"), ("--problem", "ID"))
+        for flag, metavar in repeatable:
+            parser.add_argument(flag, action="append", default=[], metavar=metavar)
         parser.add_argument("--campaign", default="", metavar="NAME_OR_ID", help="its proofs")
-        parser.add_argument(
-            "--problem", action="append", default=[], metavar="ID", help="repeatable"
-        )
         parser.add_argument("--category", default="")
         parser.add_argument("--overlap", type=int, default=1, help="adjudicators per proof")
         parser.add_argument("--not-blind", action="store_true")
@@ -41,6 +38,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         users = get_user_model().objects
+        adjudicators = [n.strip() for arg in options["adjudicator"] for n in arg.split(",")]
+        options["adjudicator"] = [n for n in adjudicators if n]
         names = [options["owner"], *options["adjudicator"]]
         found = {u.get_username(): u for u in users.filter(username__in=names)}
         missing = [n for n in names if n not in found]
@@ -48,7 +47,8 @@ class Command(BaseCommand):
             raise CommandError(f"no user named {missing[0]!r}")
         proofs = [p for arg in options["proof"] for p in arg.split(",") if p.strip()]
         filters = {
-            "campaign": self._campaign(options["campaign"]),
+            # A campaign by name, else the value as given, as the review command reads it.
+            "campaign": ReviewCommand._campaign(options["campaign"]),
             "problem": [p for arg in options["problem"] for p in arg.split(",")],
             "category": options["category"],
         }
@@ -59,10 +59,8 @@ class Command(BaseCommand):
                     options["name"],
                     proof_ids=proofs or None,
                     filters=None if proofs else filters,
-                    overlap=options["overlap"],
                     blind=not options["not_blind"],
-                    instructions=options["instructions"],
-                    seed=options["seed"],
+                    **{key: options[key] for key in ("overlap", "instructions", "seed")},
                 )
                 Membership.objects.bulk_create(
                     [
@@ -72,14 +70,8 @@ class Command(BaseCommand):
                 )
         except InputError as exc:
             raise CommandError(f"{exc.field}: {exc}; nothing was created") from None
+        who = ", ".join(options["adjudicator"]) or "none yet"
         self.stdout.write(
             f"Created adjudication campaign {campaign.name!r} (id {campaign.pk}) with {count} "
-            f"proofs, owned by {options['owner']}."
+            f"proofs, owned by {options['owner']}; adjudicators: {who}."
         )
-
-    @staticmethod
-    def _campaign(value: str) -> Campaign | str:
-        """A campaign by name, else the value as given (an id, checked by the filter)."""
-        if not value:
-            return ""
-        return Campaign.objects.filter(name=value).first() or value
