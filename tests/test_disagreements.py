@@ -729,3 +729,34 @@ def test_the_admin_shows_disagreements_read_only(client, django_user_model, two_
     assert response.status_code == 200 and "Expert vs expert" in response.content.decode()
     found = Disagreement.objects.first()
     assert client.post(f"/admin/verification/disagreement/{found.pk}/delete/").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_recomputations_at_once_record_one_disagreement(
+    on_postgres, proof, campaign, expert, expert2
+):
+    """The proofs are locked first: the second call waits, then finds the first's record."""
+    import threading
+
+    from django.db import connection
+
+    app_grade(proof, campaign, expert, "1")
+    app_grade(proof, campaign, expert2, "0")
+    start, errors = threading.Barrier(4), []
+
+    def record() -> None:
+        try:
+            start.wait()
+            record_disagreements([proof.pk])
+        except Exception as exc:  # noqa: BLE001 - the test reports what went wrong
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=record) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Disagreement.objects.filter(proof=proof).count() == 1
