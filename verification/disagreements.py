@@ -1,4 +1,5 @@
-"""Disagreements between the raters of a proof, kept as records (`Disagreement`).
+"""Disagreements between the raters of a proof, kept as records (`Disagreement`); the
+overview is docs/disagreements.md.
 
 `record_disagreements(proof_ids)` is the one function that decides them. It is called after
 a grade or review is committed or edited (annotate/work/commit.py), after a model run
