@@ -240,15 +240,20 @@ def _create(
     fields: dict[str, Any],
     selected: Callable[[], list[tuple[int | None, int]]],
     nothing: str,
+    members: Iterable[tuple[User, str]] = (),
 ) -> tuple[Campaign, int]:
-    """Make a campaign of `kind` with `fields`, `owner` as its owner, and one item per
-    (analysis id or None, proof id) that `selected` reads, in one transaction; `nothing`
-    is the `InputError` for an empty selection (then nothing is written)."""
+    """Make a campaign of `kind` with `fields`, `owner` as its owner (and `members`, each
+    with their role), and one item per (analysis id or None, proof id) that `selected`
+    reads, in one transaction; `nothing` is the `InputError` for an empty selection (then
+    nothing is written)."""
     seed = fields["seed"]
     try:
         with transaction.atomic():
             campaign = Campaign.objects.create(kind=kind, created_by=owner, **fields)
-            Membership.objects.create(campaign=campaign, user=owner, role=Role.OWNER)
+            Membership.objects.bulk_create(
+                Membership(campaign=campaign, user=user, role=role)
+                for user, role in [(owner, Role.OWNER), *members]
+            )
             rows = selected()
             if not rows:
                 raise InputError("filters", nothing)
@@ -378,12 +383,26 @@ def _proof_ids(raw: Any) -> list[int]:
     return ids
 
 
+def _adjudicators(raw: Any) -> list[User]:
+    """Users by username (a list, or text with commas), each an existing user."""
+    names: Iterable[Any] = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+        raise InputError("adjudicators", "The adjudicators are a list of usernames.")
+    wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+    found = {u.get_username(): u for u in User.objects.filter(username__in=wanted)}
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        raise InputError("adjudicators", f"No user is named {missing[0]!r}.")
+    return [found[n] for n in wanted]
+
+
 def create_adjudication_campaign(
     owner: User,
     name: Any,
     *,
     proof_ids: Any = None,
     filters: Mapping[str, Any] | None = None,
+    adjudicators: Any = (),
     campaigns: QuerySet[Campaign] | None = None,
     **settings: Any,
 ) -> tuple[Campaign, int]:
@@ -392,12 +411,12 @@ def create_adjudication_campaign(
     both; `settings` are the campaign's `overlap`, `blind`, `instructions` and `seed`, as
     for `create_review_campaign`. As there: every argument is checked first, and a bad
     one, a taken name or an empty selection is an `InputError` naming it, with nothing
-    written. The campaign's adjudicators are added as members like any other (the admin,
-    the command's `--adjudicator`).
+    written. `adjudicators` (users by username) become its adjudicators.
     """
     if (proof_ids is None) == (filters is None):
         raise InputError("proofs", "Choose the proofs either by id or by filter.")
     fields = _settings(name, **settings)
+    members = [(user, Role.ADJUDICATOR) for user in _adjudicators(adjudicators)]
     if proof_ids is not None:
         ids = _proof_ids(proof_ids)
         chosen = Proof.objects.filter(pk__in=ids).order_by("id")
@@ -409,4 +428,5 @@ def create_adjudication_campaign(
         fields,
         lambda: [(None, pk) for pk in chosen.values_list("pk", flat=True)],
         "No proof matches this choice.",
+        members,
     )

@@ -442,8 +442,16 @@ def test_the_form_page_makes_a_campaign_for_owners_only(client, owner, expert, p
     response = client.post(url, {"name": "Bad", "proofs": "1, nope", "overlap": "1"})
     assert response.status_code == 400 and "not a proof id" in response.content.decode()
     assert not Campaign.objects.filter(name="Bad").exists()
-    response = client.post(url, {"name": "Gold", "proofs": str(proof.pk), "overlap": "1"})
+    data = {"name": "Gold", "proofs": str(proof.pk), "overlap": "1", "adjudicators": "nobody"}
+    response = client.post(url, data)
+    assert response.status_code == 400 and "No user is named" in response.content.decode()
+    assert not Campaign.objects.filter(name="Gold").exists()
+    response = client.post(url, data | {"adjudicators": f"{expert.username}, {owner.username}"})
     made = Campaign.objects.get(name="Gold")
+    assert set(made.memberships.filter(role=Role.ADJUDICATOR).values_list("user", flat=True)) == {
+        expert.pk,
+        owner.pk,
+    }
     assert response.status_code == 302 and response["Location"] == f"/campaigns/{made.pk}/"
     assert made.kind == Campaign.Kind.ADJUDICATE and made.items.count() == 1
 

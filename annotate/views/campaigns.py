@@ -112,7 +112,7 @@ def new_adjudication_campaign(request: HttpRequest) -> HttpResponse:
     require_campaign_creator(request.user)
     owned = campaigns_owned_by(request.user)
     data = request.POST if request.method == "POST" else request.GET
-    values = _values(data, (*PROOF_FILTERS, "proofs"))
+    values = _values(data, (*PROOF_FILTERS, "proofs", "adjudicators"))
     by_id = bool(values["proofs"].strip())
     filters = _filters(data, PROOF_FILTERS)
     choice = {"proof_ids": values["proofs"]} if by_id else {"filters": filters}
@@ -121,7 +121,12 @@ def new_adjudication_campaign(request: HttpRequest) -> HttpResponse:
         settings = {key: values[key] for key in ("overlap", "blind", "instructions", "seed")}
         try:
             made, count = create_adjudication_campaign(
-                request.user, values["name"], campaigns=owned, **choice, **settings
+                request.user,
+                values["name"],
+                adjudicators=values["adjudicators"],
+                campaigns=owned,
+                **choice,
+                **settings,
             )
             messages.success(request, f"Created {made.name!r} with {count} proofs.")
             return redirect("campaign_detail", made.pk)

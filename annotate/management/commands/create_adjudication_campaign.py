@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
 from annotate.campaigns import create_adjudication_campaign
 from annotate.inputs import InputError
 from annotate.management.commands.create_review_campaign import Command as ReviewCommand
-from annotate.models import Membership, Role
 
 
 class Command(BaseCommand):
@@ -53,21 +51,15 @@ class Command(BaseCommand):
             "category": options["category"],
         }
         try:
-            with transaction.atomic():
-                campaign, count = create_adjudication_campaign(
-                    found[options["owner"]],
-                    options["name"],
-                    proof_ids=proofs or None,
-                    filters=None if proofs else filters,
-                    blind=not options["not_blind"],
-                    **{key: options[key] for key in ("overlap", "instructions", "seed")},
-                )
-                Membership.objects.bulk_create(
-                    [
-                        Membership(campaign=campaign, user=found[n], role=Role.ADJUDICATOR)
-                        for n in dict.fromkeys(options["adjudicator"])
-                    ]
-                )
+            campaign, count = create_adjudication_campaign(
+                found[options["owner"]],
+                options["name"],
+                proof_ids=proofs or None,
+                filters=None if proofs else filters,
+                adjudicators=options["adjudicator"],
+                blind=not options["not_blind"],
+                **{key: options[key] for key in ("overlap", "instructions", "seed")},
+            )
         except InputError as exc:
             raise CommandError(f"{exc.field}: {exc}; nothing was created") from None
         who = ", ".join(options["adjudicator"]) or "none yet"
