@@ -1,7 +1,8 @@
 """Adjudication, the third kind of expert work: an adjudicator reads every grade, analysis and
 review of a proof and sets its gold score, 0 / 0.5 / 1, with a reason.
 
-The latest adjudication of a proof decides its gold label (annotate/gold.py). An
+The latest adjudication of a proof decides its gold label (annotate/gold.py) and resolves
+its open disagreements (verification/, where they are recorded). An
 adjudicator who graded the proof (a grade made in Proofdesk, in any campaign) may not
 adjudicate it: the queue never hands them such a proof (`Adjudicating.done_by`), the page
 refuses it (`annotate.access.get_adjudication_item`), and so does committing
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
@@ -45,6 +47,16 @@ def refuse_own_grade(item: CampaignItem, expert: User) -> None:
     """PermissionDenied when `expert` graded the item's proof, in any campaign."""
     if graded_by(expert).filter(proof_id=item.proof_id).exists():
         raise PermissionDenied(GRADED_IT)
+
+
+def _resolve_disagreements(proof_id: int) -> None:
+    """The proof's open disagreements are resolved by its adjudication (where verification
+    records disagreements); in the adjudication's transaction."""
+    try:
+        disagreement = apps.get_model("verification", "Disagreement")
+    except LookupError:
+        return
+    disagreement._default_manager.filter(proof_id=proof_id).resolve("adjudicated")
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,7 @@ class Adjudicating(WorkKind[Adjudication, AdjudicationContent]):
         # Checked here too, under the item's lock: the page and the queue are not the only
         # ways to commit work.
         refuse_own_grade(item, expert)
+        _resolve_disagreements(item.proof_id)
         return Adjudication.objects.create(
             campaign_id=item.campaign_id,
             item=item,

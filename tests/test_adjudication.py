@@ -371,7 +371,7 @@ def _disagreement_model():
 
 
 @pytest.mark.skipif(_disagreement_model() is None, reason="no disagreement records yet")
-def test_proofs_with_an_open_disagreement_are_chosen_and_shown(
+def test_proofs_with_an_open_disagreement_are_chosen_shown_and_resolved(
     client, owner, adjudicator, proof, problem
 ):
     Proof.objects.create(problem=problem, text="An uncontested proof.")
@@ -390,6 +390,9 @@ def test_proofs_with_an_open_disagreement_are_chosen_and_shown(
     client.force_login(adjudicator)
     html = client.get(page_url(item)).content.decode()
     assert 'id="disagreements"' in html and "david_expert 0" in html
+    # The adjudication resolves it.
+    client.post(page_url(item, "submit/"), post_form(submission_key=uuid.uuid4()))
+    assert _disagreement_model().objects.get().resolution == "adjudicated"
 
 
 @pytest.mark.parametrize(
