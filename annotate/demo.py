@@ -28,6 +28,7 @@ from annotate.importers import ImportResult, import_path
 from annotate.importers.opc import JUDGE_MODEL
 from annotate.inputs import InputError
 from annotate.models import Campaign, Membership, Role
+from verification.disagreements import record_disagreements
 
 CAMPAIGN_NAME = "Demo: DeepSeekMath-V2 proofs"
 PROOFBENCH_CSV = Path("imobench/proofbench_v2.csv")
@@ -59,6 +60,9 @@ PEOPLE = [
     ("grader1", Role.GRADER),
     ("grader2", Role.GRADER),
     ("reviewer", Role.REVIEWER),
+    # Sees every grade of the campaign; an owner names them adjudicator of an adjudication
+    # campaign made from the open disagreements (/campaigns/new/adjudication/).
+    ("adjudicator", Role.ADJUDICATOR),
 ]
 INSTRUCTIONS = """\
 Grade each proof on the 3-level scale:
@@ -136,6 +140,9 @@ def load_demo(data_dir: Path | None = None) -> DemoResult:
         for username, role in REVIEW_PEOPLE:
             user = User.objects.get(username=username)
             Membership.objects.get_or_create(campaign=review_campaign, user=user, role=role)
+        # The release's grades and model scores disagree on some proofs: record them, so
+        # the owner's disagreements list is filled from the start.
+        record_disagreements(campaign.items.values_list("proof_id", flat=True))
     return DemoResult(campaign, review_campaign, imports, logins)
 
 

@@ -36,12 +36,13 @@ def test_the_demo_has_84_proofs_in_a_blind_campaign_and_working_logins(capsys):
     assert sorted(
         Membership.objects.filter(campaign=campaign).values_list("user__username", "role")
     ) == [
+        ("adjudicator", "adjudicator"),
         ("grader1", "grader"),
         ("grader2", "grader"),
         ("owner", "owner"),
         ("reviewer", "reviewer"),
     ]
-    assert set(logins) == {"owner", "grader1", "grader2", "reviewer"}
+    assert set(logins) == {"owner", "grader1", "grader2", "reviewer", "adjudicator"}
     for username, password in logins.items():
         assert authenticate(username=username, password=password) is not None
 
@@ -52,7 +53,7 @@ def test_running_the_demo_again_adds_nothing_and_prints_new_working_logins(capsy
     second = run_load_demo(capsys)
 
     assert row_counts() == before
-    assert Membership.objects.count() == 4 + 2
+    assert Membership.objects.count() == 5 + 2
     assert all(first[name] != second[name] for name in first)
     assert authenticate(username="grader1", password=second["grader1"]) is not None
     assert authenticate(username="grader1", password=first["grader1"]) is None
@@ -80,3 +81,15 @@ def test_the_demo_has_a_review_campaign_of_the_judges_analyses_for_the_reviewer(
     reviewer = authenticate(username="reviewer", password=logins["reviewer"])
     item = queue.claim_next_item(review, reviewer)
     assert isinstance(item, CampaignItem) and item.analysis_id is not None
+
+
+def test_the_demo_records_the_disagreements_of_its_proofs(capsys):
+    """The release's grades and mean automatic ratings disagree on some proofs: the owner's
+    list is not empty after `make run`."""
+    from verification.models import Disagreement
+
+    run_load_demo(capsys)
+    assert Disagreement.objects.filter(status="open").exists()
+    again = Disagreement.objects.count()
+    run_load_demo(capsys)
+    assert Disagreement.objects.count() == again  # idempotent
