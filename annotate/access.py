@@ -38,25 +38,30 @@ One helper per action:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
 
 from annotate.models import Campaign, CampaignItem, Draft, Grade, ImportJob, Membership, Role
 from annotate.work.kinds import WorkKind, kind_of
+
+# Who a helper is asked about: `request.user` (or a consumer's scope user), signed in or not.
+AnyUser = User | AnonymousUser
 
 NO_CAMPAIGN = "This campaign does not exist, or you are not a member of it."
 NO_ITEM = "This item is not part of the campaign."
 NO_GRADE = "This grade does not exist, or it is not yours to see."
 NOT_ASSIGNED_ITEM = "This item is not assigned to you."
-NOT_ASSIGNED = {
+NOT_ASSIGNED: dict[str, str] = {
     Campaign.Kind.GRADE_PROOFS: "This proof is not assigned to you.",
     Campaign.Kind.ADJUDICATE: "This proof is not assigned to you.",
 }
 
 ALREADY_DONE_ITEM = "You already worked on this item; it cannot be skipped."
-ALREADY_DONE = {
+ALREADY_DONE: dict[str, str] = {
     Campaign.Kind.GRADE_PROOFS: "You already graded this proof; it cannot be skipped.",
     Campaign.Kind.REVIEW_ANALYSES: "You already reviewed this analysis; it cannot be skipped.",
     Campaign.Kind.ADJUDICATE: "You already adjudicated this proof; it cannot be skipped.",
@@ -66,16 +71,25 @@ IMPORT_ROLES = [Role.OWNER]
 # Roles that see every expert's committed work in a campaign (and its history).
 SEE_ALL_WORK = {Role.OWNER, Role.ADJUDICATOR}
 # What the work page shows of the expert's own committed work, read with it.
-OWN_WORK_PREFETCH = {
+OWN_WORK_PREFETCH: dict[str, tuple[str, ...]] = {
     Campaign.Kind.GRADE_PROOFS: ("issues",),
     Campaign.Kind.REVIEW_ANALYSES: ("verdicts",),
 }
 # What the page of a piece of committed work shows with it.
-WORK_RELATED = {
+WORK_RELATED: dict[str, tuple[str, ...]] = {
     Campaign.Kind.GRADE_PROOFS: ("proof__problem", "grader"),
     Campaign.Kind.REVIEW_ANALYSES: ("item__proof__problem", "analysis", "reviewer"),
     Campaign.Kind.ADJUDICATE: ("proof__problem", "adjudicator"),
 }
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The signed-in user of a view behind `login_required`, typed as the domain takes it
+    (`request.user` is typed as either a user or the anonymous one)."""
+    user = request.user
+    if not user.is_authenticated:  # not reached behind `login_required`
+        raise PermissionDenied("Sign in to open this page.")
+    return user
 
 
 def _role_needed(roles: Iterable[str]) -> PermissionDenied:
@@ -84,14 +98,14 @@ def _role_needed(roles: Iterable[str]) -> PermissionDenied:
     return PermissionDenied(f"Only this campaign's {who} can open this page.")
 
 
-def roles_in(user, campaign: Campaign | int) -> set[str]:
+def roles_in(user: AnyUser, campaign: Campaign | int) -> set[str]:
     """The user's roles in the campaign; staff count as owners of every campaign."""
     if not user.is_authenticated:
         return set()
     return with_staff_roles(user, Membership.objects.roles_of(user, campaign))
 
 
-def with_staff_roles(user, member_roles: Iterable[str]) -> set[str]:
+def with_staff_roles(user: AnyUser, member_roles: Iterable[str]) -> set[str]:
     """The roles a user has from their memberships `member_roles`: staff count as owners of
     every campaign (the one place that rule is written; `roles_in` reads the memberships,
     callers that read them with something else pass them here)."""
@@ -101,7 +115,7 @@ def with_staff_roles(user, member_roles: Iterable[str]) -> set[str]:
     return roles
 
 
-def campaigns_for(user) -> Iterable[Campaign]:
+def campaigns_for(user: AnyUser) -> Iterable[Campaign]:
     if not user.is_authenticated:
         return Campaign.objects.none()
     if user.is_staff:
@@ -110,7 +124,7 @@ def campaigns_for(user) -> Iterable[Campaign]:
 
 
 def get_campaign_for_member(
-    user, campaign_id: int, roles: Iterable[str] | None = None
+    user: AnyUser, campaign_id: int, roles: Iterable[str] | None = None
 ) -> tuple[Campaign, set[str]]:
     """Return (campaign, the user's roles in it).
 
@@ -140,7 +154,7 @@ def get_campaign_for_member(
 
 
 def get_item_for_member(
-    user, campaign_id: int, item_id: int, roles: Iterable[str] | None = None
+    user: AnyUser, campaign_id: int, item_id: int, roles: Iterable[str] | None = None
 ) -> tuple[CampaignItem, set[str]]:
     """Return (item with its campaign, proof and problem, the user's roles in the campaign).
 
@@ -169,7 +183,7 @@ def _item(campaign_id: int, item_id: int) -> CampaignItem:
 
 
 def get_grade_for_member(
-    user, grade_id: int, roles: Iterable[str] | None = None
+    user: AnyUser, grade_id: int, roles: Iterable[str] | None = None
 ) -> tuple[Grade, set[str]]:
     """Return (a grade made in Proofdesk, the user's roles in its campaign).
 
@@ -185,7 +199,8 @@ def get_grade_for_member(
         )
     except Grade.DoesNotExist:
         raise Http404(NO_GRADE) from None
-    user_roles = roles_in(user, grade.campaign)
+    # A grade made in Proofdesk always has its campaign.
+    user_roles = roles_in(user, cast(Campaign, grade.campaign))
     if not _may_see_work(user, user_roles, grade.grader_id, Role.GRADER):
         raise Http404(NO_GRADE)
     if roles is not None and not user_roles.intersection(roles):
@@ -193,7 +208,7 @@ def get_grade_for_member(
     return grade, user_roles
 
 
-def _may_see_work(user, roles: set[str], expert_id: int, expert_role: str) -> bool:
+def _may_see_work(user: AnyUser, roles: set[str], expert_id: int | None, expert_role: str) -> bool:
     """Committed work is seen by its expert (still one of the campaign's) and by the
     campaign's owners and adjudicators; to anyone else it does not exist."""
     if expert_id == user.pk and expert_role in roles:
@@ -204,7 +219,7 @@ def _may_see_work(user, roles: set[str], expert_id: int, expert_role: str) -> bo
 # --- expert work (annotate/work/): the queue, the work page, its endpoints -------------------
 
 
-def _work_kind(campaign: Campaign, kind: str | None) -> WorkKind:
+def _work_kind(campaign: Campaign, kind: str | None) -> WorkKind[Any, Any]:
     """The campaign's work kind, which must be `kind` when one is named (else 404)."""
     if kind is not None and campaign.kind != kind:
         raise Http404(f"This campaign does not {Campaign.Kind(kind).label.lower()}.")
@@ -219,7 +234,7 @@ def _require_role(roles: set[str], role: str) -> None:
         raise _role_needed([role])
 
 
-def get_work_campaign(user, campaign_id: int, kind: str) -> tuple[Campaign, set[str]]:
+def get_work_campaign(user: AnyUser, campaign_id: int, kind: str) -> tuple[Campaign, set[str]]:
     """Return (campaign, the user's roles) for the queue, "next" and "my work" pages of a
     kind of work: a member (else 404) of a campaign doing that kind of work (else 404) with
     the kind's role (`WorkKind.expert_role`, else PermissionDenied)."""
@@ -229,7 +244,7 @@ def get_work_campaign(user, campaign_id: int, kind: str) -> tuple[Campaign, set[
 
 
 def get_expert_item(
-    user, campaign_id: int, item_id: int, kind: str | None = None
+    user: AnyUser, campaign_id: int, item_id: int, kind: str | None = None
 ) -> tuple[CampaignItem, set[str]]:
     """Return (item, roles) for an expert of the item's kind of work, whether or not they
     may work on it now: the lease heartbeat (a lost lease is an answer, not a 403) and the
@@ -250,7 +265,7 @@ def get_expert_item(
 
 
 def get_work_item(
-    user,
+    user: AnyUser,
     campaign_id: int,
     item_id: int,
     kind: str | None = None,
@@ -276,6 +291,8 @@ def get_work_item(
     lock that the holder has not committed work on it.
     """
     item, roles = get_expert_item(user, campaign_id, item_id, kind)
+    if not user.is_authenticated:  # refused by `get_expert_item` (for the type checker)
+        raise Http404(NO_CAMPAIGN)
     holder = item.lease_holder_id == user.pk
     if holder and not read_holder_work:
         return item, None, roles
@@ -291,7 +308,7 @@ def get_work_item(
 
 
 def get_adjudication_item(
-    user, campaign_id: int, item_id: int, *, read_holder_work: bool = True
+    user: AnyUser, campaign_id: int, item_id: int, *, read_holder_work: bool = True
 ) -> tuple[CampaignItem, Any | None, set[str]]:
     """`get_work_item` for an adjudication campaign, and not for an adjudicator who graded
     the proof, in any campaign (PermissionDenied, saying so): the adjudication page and its
@@ -300,6 +317,8 @@ def get_adjudication_item(
 
     # First, so that the refusal says why (not "not assigned to you"): two queries more.
     item, _ = get_expert_item(user, campaign_id, item_id, Campaign.Kind.ADJUDICATE)
+    if not user.is_authenticated:  # refused by `get_expert_item` (for the type checker)
+        raise Http404(NO_CAMPAIGN)
     refuse_own_grade(item, user)
     return get_work_item(
         user, campaign_id, item_id, Campaign.Kind.ADJUDICATE, read_holder_work=read_holder_work
@@ -307,7 +326,7 @@ def get_adjudication_item(
 
 
 def get_skippable_item(
-    user, campaign_id: int, item_id: int, kind: str | None = None
+    user: AnyUser, campaign_id: int, item_id: int, kind: str | None = None
 ) -> tuple[CampaignItem, set[str]]:
     """Return (item, roles) for skipping it, page and API alike: the rule of
     `get_work_item`, and not an item the user already committed work on (PermissionDenied:
@@ -319,7 +338,7 @@ def get_skippable_item(
 
 
 def get_item_to_view(
-    user, campaign_id: int, item_id: int, kind: str | None = None
+    user: AnyUser, campaign_id: int, item_id: int, kind: str | None = None
 ) -> tuple[CampaignItem, set[str]]:
     """Return (item, roles) for reading an item (the item page, the API's item): every
     member of the campaign (else 404); what of other experts' work they see is for the blind
@@ -330,7 +349,9 @@ def get_item_to_view(
     return item, roles
 
 
-def get_committed_work(user, campaign_id: int, work_id: int, kind: str) -> tuple[Any, set[str]]:
+def get_committed_work(
+    user: AnyUser, campaign_id: int, work_id: int, kind: str
+) -> tuple[Any, set[str]]:
     """Return (a piece of committed work of the campaign: a grade, a review; the user's
     roles) for its page and its history: its expert and the campaign's owners and
     adjudicators see it; to any other member it does not exist (404), like work of another
@@ -347,7 +368,7 @@ def get_committed_work(user, campaign_id: int, work_id: int, kind: str) -> tuple
     return record, roles
 
 
-def get_grade_to_edit(user, grade_id: int) -> tuple[Grade, set[str]]:
+def get_grade_to_edit(user: AnyUser, grade_id: int) -> tuple[Grade, set[str]]:
     """Return (grade, roles) for an edit: only its grader (PermissionDenied for the others
     who may read it; 404 for everyone else, as `get_grade_for_member`)."""
     grade, roles = get_grade_for_member(user, grade_id)
@@ -359,7 +380,7 @@ def get_grade_to_edit(user, grade_id: int) -> tuple[Grade, set[str]]:
 # --- imports ----------------------------------------------------------------------------------
 
 
-def get_import_job(user, campaign_id: int, job_id: int) -> tuple[ImportJob, Campaign]:
+def get_import_job(user: AnyUser, campaign_id: int, job_id: int) -> tuple[ImportJob, Campaign]:
     """Return (an import job of the campaign with its uploader, the campaign): the campaign's
     owners only (PermissionDenied for other members, 404 for outsiders and for a job of
     another campaign)."""
@@ -376,7 +397,7 @@ def get_import_job(user, campaign_id: int, job_id: int) -> tuple[ImportJob, Camp
 MAY_NOT_CREATE = "Only staff and the owners of a campaign can create campaigns."
 
 
-def campaigns_owned_by(user):
+def campaigns_owned_by(user: AnyUser) -> QuerySet[Campaign]:
     """The campaigns the user owns (staff: every campaign), as a queryset."""
     if not user.is_authenticated:
         return Campaign.objects.none()
@@ -385,7 +406,7 @@ def campaigns_owned_by(user):
     return Campaign.objects.filter(memberships__user=user, memberships__role=Role.OWNER)
 
 
-def require_campaign_creator(user) -> None:
+def require_campaign_creator(user: AnyUser) -> None:
     """Who may create a campaign: staff, and whoever owns one already (PermissionDenied for
     anyone else: graders and reviewers work in campaigns, they do not make them)."""
     if not user.is_authenticated or not campaigns_owned_by(user).exists():

@@ -23,8 +23,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+from django_htmx.middleware import HtmxDetails
 
-from annotate.access import campaigns_owned_by, require_campaign_creator
+from annotate.access import campaigns_owned_by, require_campaign_creator, signed_in_user
 from annotate.campaigns import (
     FILTERS,
     NO_SCORE,
@@ -42,6 +43,12 @@ from verification.parsing import ParseStatus
 FIELDS = ("name", "overlap", "instructions", "seed")
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it (for the type checker)."""
+
+    htmx: HtmxDetails
+
+
 def _filters(data: QueryDict, keys: tuple[str, ...] = FILTERS) -> dict[str, str]:
     return {key: data.get(key, "").strip() for key in keys if data.get(key, "").strip()}
 
@@ -57,7 +64,7 @@ def _values(data: QueryDict, keys: tuple[str, ...]) -> dict[str, Any]:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def new_review_campaign(request: HttpRequest) -> HttpResponse:
+def new_review_campaign(request: HtmxHttpRequest) -> HttpResponse:
     require_campaign_creator(request.user)
     owned = campaigns_owned_by(request.user)
     data = request.POST if request.method == "POST" else request.GET
@@ -68,7 +75,7 @@ def new_review_campaign(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             campaign, count = create_review_campaign(
-                request.user,
+                signed_in_user(request),
                 values["name"],
                 filters,
                 overlap=values["overlap"],
@@ -106,7 +113,7 @@ def new_review_campaign(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def new_adjudication_campaign(request: HttpRequest) -> HttpResponse:
+def new_adjudication_campaign(request: HtmxHttpRequest) -> HttpResponse:
     """An "adjudicate" campaign of proofs chosen by id (`proofs`: ids separated by commas)
     or by filter (`PROOF_FILTERS`); as `new_review_campaign` otherwise."""
     require_campaign_creator(request.user)
@@ -121,7 +128,7 @@ def new_adjudication_campaign(request: HttpRequest) -> HttpResponse:
         settings = {key: values[key] for key in ("overlap", "blind", "instructions", "seed")}
         try:
             made, count = create_adjudication_campaign(
-                request.user,
+                signed_in_user(request),
                 values["name"],
                 adjudicators=values["adjudicators"],
                 campaigns=owned,

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -29,14 +30,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate import flags, inputs, review
-from annotate.access import get_expert_item, get_work_campaign, get_work_item
+from annotate.access import get_expert_item, get_work_campaign, get_work_item, signed_in_user
 from annotate.anchoring import clean_quote
 from annotate.models import Campaign, CampaignItem, Review, Skip, Verdict
 from annotate.views.grading import score_text, score_text_or_blank
 from annotate.work import drafts, errors, visibility
 from annotate.work import queue as work_queue
 from verification.claims import ClaimEditRefused, merge_claims, split_claim
-from verification.models import Claim
+from verification.models import Analysis, Claim
 
 KIND = Campaign.Kind.REVIEW_ANALYSES
 TEMPLATE = "annotate/review.html"
@@ -69,7 +70,9 @@ def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign, _ = get_work_campaign(request.user, campaign_id, KIND)
     context = {
         "campaign": campaign,
-        "reviewed": Review.objects.filter(campaign=campaign, reviewer=request.user).count(),
+        "reviewed": Review.objects.filter(
+            campaign=campaign, reviewer=signed_in_user(request)
+        ).count(),
         "nothing_left": request.GET.get("empty") == "1",
     }
     return render(request, "annotate/review_queue.html", context)
@@ -80,10 +83,10 @@ def queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def next_item(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Claim the next analysis (or the one already leased to this reviewer) and open it."""
     campaign, _ = get_work_campaign(request.user, campaign_id, KIND)
-    return _open_next(campaign, request.user)
+    return _open_next(campaign, signed_in_user(request))
 
 
-def _open_next(campaign: Campaign, user, committed: int | None = None) -> HttpResponse:
+def _open_next(campaign: Campaign, user: User, committed: int | None = None) -> HttpResponse:
     nxt = work_queue.claim_next_item(campaign, user)
     if nxt is None:
         target = reverse("review_queue", args=[campaign.pk]) + "?empty=1"
@@ -155,7 +158,7 @@ def _form_values(source: Any, claims: list[Claim]) -> dict[str, Any]:
     }
 
 
-def _others(item: CampaignItem, user) -> dict[str, Any]:
+def _others(item: CampaignItem, user: User) -> dict[str, Any]:
     """Other reviewers' reviews of this analysis and the models' meta-assessments of it;
     only for callers that checked `can_see_others`."""
     from workers.models import ModelOutput
@@ -169,7 +172,7 @@ def _others(item: CampaignItem, user) -> dict[str, Any]:
         .order_by("created_at", "id")
     )
     meta = ModelOutput.objects.filter(
-        run__kind=Kind.META_VERIFY, target_id=item.analysis_id, error_reason=""
+        run__kind=Kind.META_VERIFY, target_id=cast(int, item.analysis_id), error_reason=""
     ).order_by("id")
     return {
         "reviews": [
@@ -188,9 +191,11 @@ def _others(item: CampaignItem, user) -> dict[str, Any]:
 def _page_context(
     request: HttpRequest, item: CampaignItem, own: Review | None, roles: set[str], **posted: Any
 ) -> dict[str, Any]:
-    campaign, analysis, proof = item.campaign, item.analysis, item.proof
+    campaign, proof = item.campaign, item.proof
     claims = _claims(item)
-    draft = None if own else drafts.get_draft(item, request.user)
+    analysis = cast(Analysis, item.analysis)  # `_claims` refused an item without one
+    user = signed_in_user(request)
+    draft = None if own else drafts.get_draft(item, user)
     values = _form_values(own if own is not None else draft, claims)
     if posted:
         values.update(posted)
@@ -199,8 +204,8 @@ def _page_context(
     judged = [values["verdicts"].get(c.pk, ("", ""))[0] for c in claims]
     suggested = score_text(review.suggest_score(judged, analysis.score))
     others = None
-    if visibility.can_see_others(item, request.user, roles=roles, done=own is not None):
-        others = _others(item, request.user)
+    if visibility.can_see_others(item, user, roles=roles, done=own is not None):
+        others = _others(item, user)
     rows = []
     for number, claim in enumerate(claims, start=1):
         css, words = _anchor_label(claim)
@@ -334,7 +339,7 @@ def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResp
     try:
         saved = review.save_review_draft(
             item,
-            request.user,
+            signed_in_user(request),
             **_posted(request.POST, _claims(item)),
             active_seconds=request.POST.get("active_seconds"),
             revision=request.POST.get("revision"),
@@ -387,7 +392,7 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
             return _save_edit(request, item, own, content)
         review.submit_review(
             item,
-            request.user,
+            signed_in_user(request),
             **content,
             active_seconds=request.POST.get("active_seconds"),
             submission_key=request.POST.get("submission_key"),
@@ -411,7 +416,7 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
     except inputs.InputError as exc:
         return _rerender(request, item, own, roles, shown, str(exc), 400)
     messages.success(request, "Review committed.")
-    return _open_next(item.campaign, request.user, committed=item.pk)
+    return _open_next(item.campaign, signed_in_user(request), committed=item.pk)
 
 
 def _save_edit(
@@ -421,7 +426,7 @@ def _save_edit(
     if own is None:
         raise inputs.InputError("version", "There is no committed review of yours to edit.")
     edited = review.edit_review(
-        own, request.user, expected_version=request.POST["version"], **content
+        own, signed_in_user(request), expected_version=request.POST["version"], **content
     )
     if edited.version == own.version:
         messages.info(request, f"Nothing changed; the review stays at version {own.version}.")
@@ -454,14 +459,17 @@ def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
         raise PermissionDenied("You already reviewed this analysis; it cannot be skipped.")
     try:
         work_queue.skip_item(
-            item, request.user, request.POST.get("reason", ""), request.POST.get("note", "")
+            item,
+            signed_in_user(request),
+            request.POST.get("reason", ""),
+            request.POST.get("note", ""),
         )
     except inputs.InputError as exc:
         context = _page_context(request, item, None, roles)
         context["error"] = str(exc)
         return render(request, TEMPLATE, context, status=400)
     messages.info(request, "Skipped.")
-    return _open_next(item.campaign, request.user)
+    return _open_next(item.campaign, signed_in_user(request))
 
 
 @require_POST
@@ -471,8 +479,9 @@ def lease(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     # A reviewer who lost the lease gets the banner, not a 403.
     item, _ = get_expert_item(request.user, campaign_id, item_id, kind=KIND)
     # Committed work holds no lease (an edit is saved by version, whoever holds it).
-    editing = review.own_review(item, request.user) is not None
-    lost = not editing and not work_queue.renew_lease(item, request.user)
+    user = signed_in_user(request)
+    editing = review.own_review(item, user) is not None
+    lost = not editing and not work_queue.renew_lease(item, user)
     context = dict(
         campaign=item.campaign,
         item=item,
