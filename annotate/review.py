@@ -141,6 +141,7 @@ class Reviewing(WorkKind[Review, ReviewContent]):
     expert_role = Role.REVIEWER
     noun = "review"
     already_done = "You have already reviewed this analysis; edit that review."
+    json_history = (ReviewHistory, "review")
 
     def parse(self, item: CampaignItem, raw: dict[str, Any], *, draft: bool) -> ReviewContent:
         analysis = item.analysis
@@ -228,18 +229,6 @@ class Reviewing(WorkKind[Review, ReviewContent]):
             "override_reason": content.override_reason,
             "comment": content.comment,
         }
-
-    def write_history(
-        self,
-        record: Review,
-        version: int,
-        editor: User,
-        old: dict[str, Any] | None,
-        new: dict[str, Any],
-    ) -> None:
-        ReviewHistory.objects.create(
-            review=record, version=version, changed_by=editor, old=old, new=new
-        )
 
     def done_by(self, campaign: Campaign, expert: User) -> QuerySet[Review]:
         return Review.objects.filter(campaign=campaign, reviewer=expert, item=OuterRef("pk"))
