@@ -800,3 +800,19 @@ class GoldLabelHistory(models.Model):
 
     def __str__(self) -> str:
         return f"gold label of proof {self.proof_id} at {self.changed_at}"
+
+
+class StaleProof(models.Model):
+    """A proof whose derived records (disagreements, gold label) lag behind its committed
+    work: written in the same transaction as the work, removed once they are recomputed
+    (annotate/work/derived.py). A crash between the commit and the recomputation leaves
+    the row, so the next recomputation catches up: nothing is lost."""
+
+    proof = models.OneToOneField(Proof, on_delete=models.CASCADE, related_name="+")
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["marked_at", "proof_id"]
+
+    def __str__(self) -> str:
+        return f"proof {self.proof_id} stale since {self.marked_at}"
