@@ -71,7 +71,9 @@ def recompute_gold_labels(proof_ids: Iterable[int]) -> int:
 
 def _recompute(ids: list[int]) -> int:
     with transaction.atomic():
-        list(Proof.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+        # FOR NO KEY UPDATE: serialises recomputations, not the grades written meanwhile.
+        locked = Proof.objects.select_for_update(no_key=True).filter(pk__in=ids)
+        list(locked.order_by("pk").values("pk"))
         latest: dict[int, dict[str, Any]] = {}
         adjudications = (
             Adjudication.objects.filter(proof_id__in=ids)

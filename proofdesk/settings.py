@@ -122,6 +122,9 @@ CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run in the calling process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# Recompute a proof's disagreements and gold label in the request that committed work on it
+# (default without a broker) rather than in a cpu-queue task (annotate/work/derived.py).
+RECOMPUTE_INLINE = env_bool("RECOMPUTE_INLINE", CELERY_TASK_ALWAYS_EAGER)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -166,3 +166,10 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _recompute_inline(settings):
+    """Tests see a commit's disagreements and gold label as soon as it returns, whatever the
+    broker; the deferred path has its own tests (tests/test_derived.py)."""
+    settings.RECOMPUTE_INLINE = True

@@ -440,7 +440,9 @@ def test_grade_post_queries_do_not_grow_with_the_campaign(
     client.force_login(expert)
     issues = [{"quote": "gcd", "note": "n"}, {"start": 0, "end": 6, "note": "m"}]
     call(client, "PUT", item_url(claimed, "draft/"), {"score": 1})
-    with django_assert_max_num_queries(15):
+    # 16 with the proof's stale mark (its recomputation follows the commit,
+    # annotate/work/derived.py).
+    with django_assert_max_num_queries(16):
         response = call(client, "POST", item_url(claimed, "grade/"), submission(issues=issues))
     assert response.status_code == 201
 

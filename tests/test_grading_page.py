@@ -1045,9 +1045,11 @@ def test_submit_query_count_does_not_grow_with_the_campaign(
     text = item.proof.text
     issues = [{"start": 0, "end": 6, "quote": text[:6], "note": "n", "severity": "minor"}] * 5
     client.force_login(expert)
-    # 14 to commit, and up to 5 more to claim the next proof (submit moves on to it): the
-    # grader's current lease, then the claim's savepoint, locking read and UPDATE.
-    with django_assert_max_num_queries(19):
+    # 15 to commit (the proof's stale mark among them: its disagreements and gold label are
+    # recomputed after the commit, annotate/work/derived.py), and up to 5 more to claim the
+    # next proof (submit moves on to it): the grader's current lease, then the claim's
+    # savepoint, locking read and UPDATE.
+    with django_assert_max_num_queries(20):
         response = client.post(url("grading_submit", item), submit_data(issues=json.dumps(issues)))
     assert response.status_code == 302
 

@@ -140,10 +140,11 @@ def _mean(scores: Iterable[Decimal]) -> Fraction:
 
 def _read(proof_ids: list[int]) -> dict[int, _Proof]:
     """Everything the rules need about the proofs, in five queries at most; the proofs are
-    locked first, so two recomputations of one proof run one after the other."""
+    locked first, so two recomputations of one proof run one after the other (FOR NO KEY
+    UPDATE: new work on the proof, which takes only a key-share lock, does not wait)."""
     proofs: dict[int, _Proof] = {}
     locked = (
-        Proof.objects.select_for_update()
+        Proof.objects.select_for_update(no_key=True)
         .filter(pk__in=proof_ids)
         .order_by("pk")
         .values_list("pk", "generator_model", f"metadata__{RELEASE_MEAN_KEY}")

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import transaction
 
 from annotate.importers import jobs
+from annotate.work import derived
 from workers import runs
 from workers.models import ModelRun
 
@@ -15,6 +16,13 @@ def run_import_job(job_id: int) -> str:
     """Import an uploaded file (cpu queue); safe to redeliver (see annotate/importers/jobs.py)."""
     job = jobs.run_import_job(job_id)
     return job.status if job is not None else "skipped"
+
+
+@shared_task(name="workers.tasks.recompute_stale_proofs")
+def recompute_stale_proofs() -> int:
+    """Bring stale proofs' disagreements and gold labels up to date (cpu queue); any number
+    of these may run or be redelivered at once (see annotate/work/derived.py)."""
+    return derived.recompute_stale()
 
 
 @shared_task(name="workers.tasks.start_model_run")

@@ -8,7 +8,6 @@ history; the kind writes only its own rows (annotate/work/kinds.py).
 from __future__ import annotations
 
 import uuid
-from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -16,14 +15,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotate import gold
 from annotate.broadcast import send_progress
 from annotate.inputs import InputError, parse_active_seconds, parse_submission_key, parse_version
 from annotate.models import CampaignItem, CommittedWork, Draft
+from annotate.work import derived
 from annotate.work.errors import AlreadyCommitted, NotClaimed, StaleEdit
 from annotate.work.kinds import WorkKind
 from annotate.work.queue import work_kind
-from verification import disagreements
 
 
 def _check_replay[R: CommittedWork](
@@ -84,8 +82,10 @@ def submit(
     more data, not wrong data. Anyone else gets `NotClaimed`.
 
     In one transaction, with the item row locked: the kind's rows, history version 1,
-    `committed + 1`, the lease released, the draft deleted. After commit, a progress event
-    (counts only, never scores) goes to the campaign's websocket group.
+    `committed + 1`, the lease released, the draft deleted, the proof marked stale. After
+    commit, a progress event (counts only, never scores) goes to the campaign's websocket
+    group, and the proof's disagreements and gold label are recomputed off the request
+    path (annotate/work/derived.py).
     """
     kind = work_kind(item.campaign)
     key = parse_submission_key(submission_key)
@@ -104,6 +104,7 @@ def submit(
             )
             if locked.lease_holder_id != expert.pk and draft is None:
                 raise NotClaimed("This item is not leased to you; claim it again to work on it.")
+            derived.mark_stale([item.proof_id])
             record = kind.create(
                 item,
                 expert,
@@ -112,7 +113,6 @@ def submit(
                 active_seconds=max(seconds, draft.active_seconds if draft else 0),
             )
             kind.write_history(record, 1, expert, None, kind.to_json(parsed))
-            transaction.on_commit(lambda: gold.work_committed(record), robust=True)
             release: dict[str, None] = {}
             if locked.lease_holder_id == expert.pk:
                 release = {"lease_holder": None, "lease_expires_at": None}
@@ -122,7 +122,6 @@ def submit(
             committed = locked.committed + 1
             progress = {"item": item.pk, "committed": committed, "overlap": item.campaign.overlap}
             transaction.on_commit(lambda: _committed(item, progress))
-            transaction.on_commit(partial(disagreements.work_committed, item.proof_id), robust=True)
     except IntegrityError:
         # A racing retry with the same key won on a database without row locks (SQLite).
         replayed = _replay(kind, key, item, expert)
@@ -191,8 +190,7 @@ def edit[R: CommittedWork](
         if fields:
             records.filter(pk=record.pk).update(**fields)
         kind.write_history(current, expected + 1, editor, old, new)
-        transaction.on_commit(partial(disagreements.work_committed, item.proof_id), robust=True)
-        transaction.on_commit(lambda: gold.work_committed(current), robust=True)
+        derived.mark_stale([item.proof_id])
     record.refresh_from_db()
     return record
 
