@@ -32,7 +32,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate import flags, grading, inputs
+from annotate import flags, grading, inputs, suggestions
 from annotate import progress as progress_stats
 from annotate.access import (
     get_campaign_for_member,
@@ -97,6 +97,7 @@ def draft_json(draft: Draft) -> dict[str, Any]:
         "score": _num(score),
         "comment": comment,
         "issues": issues,
+        "suggestions": suggestions.draft_decisions(draft),
         "active_seconds": draft.active_seconds,
         "revision": draft.revision,
         "updated_at": draft.updated_at.isoformat() if draft.updated_at else None,
@@ -165,6 +166,8 @@ def item_json(item: CampaignItem, user, roles: set[str]) -> dict[str, Any]:
     body["can_see_others"] = visible
     if visible:
         body["others"] = others_for(item, user)
+        # The verifier's claims as suggestions, with the grader's decisions so far.
+        body["suggestions"] = suggestions.for_item(item, body["others"], own_grade=own, draft=draft)
     return body
 
 
@@ -211,6 +214,7 @@ def draft(request: Request, campaign_id: int, item_id: int) -> Response:
             score=data.get("score"),
             comment=data.get("comment"),
             issues=data.get("issues"),
+            suggestions=data.get("suggestions"),
             active_seconds=data.get("active_seconds"),
             revision=data.get("revision"),
             base_revision=data.get("base_revision"),
@@ -236,6 +240,7 @@ def submit(request: Request, campaign_id: int, item_id: int) -> Response:
             score=data.get("score"),
             comment=data.get("comment"),
             issues=data.get("issues"),
+            suggestions=data.get("suggestions"),
             active_seconds=data.get("active_seconds"),
             submission_key=data.get("submission_key"),
         )
@@ -293,6 +298,10 @@ def grade_detail(request: Request, grade_id: int) -> Response:
         issues = data["issues"]
     else:
         issues = issue_snapshot(list(grade.issues.all()))
+    if "suggestions" in data:
+        decisions = data["suggestions"]
+    else:
+        decisions = suggestions.decisions_json(suggestions.stored_decisions(grade))
     try:
         edited = grading.edit_grade(
             grade,
@@ -301,6 +310,7 @@ def grade_detail(request: Request, grade_id: int) -> Response:
             score=data.get("score", grade.score),
             comment=data.get("comment", grade.comment),
             issues=issues,
+            suggestions=decisions,
         )
     except inputs.InputError as exc:
         raise _invalid(exc) from exc

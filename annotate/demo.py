@@ -27,7 +27,7 @@ from annotate.campaigns import create_review_campaign
 from annotate.importers import ImportResult, import_path
 from annotate.importers.opc import JUDGE_MODEL
 from annotate.inputs import InputError
-from annotate.models import Campaign, Membership, Role
+from annotate.models import Campaign, CampaignItem, Membership, Proof, Role
 from verification.disagreements import record_disagreements
 
 CAMPAIGN_NAME = "Demo: DeepSeekMath-V2 proofs"
@@ -55,6 +55,16 @@ OPC_FILES = [
 ]
 REVIEW_CAMPAIGN_NAME = "Demo: review the Open Proof Corpus judge"
 REVIEW_PEOPLE = [("owner", Role.OWNER), ("reviewer", Role.REVIEWER)]
+# Not blind, so the judge's claims show on the grading page as suggestions at once
+# (annotate/suggestions.py): a grader accepts or dismisses them by keyboard.
+SUGGESTIONS_CAMPAIGN_NAME = "Demo: grade Open Proof Corpus proofs with model suggestions"
+SUGGESTIONS_PEOPLE = [("owner", Role.OWNER), ("grader1", Role.GRADER), ("grader2", Role.GRADER)]
+SUGGESTIONS_INSTRUCTIONS = """\
+Grade each proof on the 3-level scale (1, 0.5, 0). The corpus judge's claims are shown
+beside the proof as suggestions: **a** accepts one into your grade as an issue (**A**: as
+a fatal one), **d** dismisses it, **j**/**k** move between them. Your decisions are
+recorded as judgements of the judge's claims.
+"""
 PEOPLE = [
     ("owner", Role.OWNER),
     ("grader1", Role.GRADER),
@@ -98,6 +108,7 @@ class DemoDataError(Exception):
 class DemoResult:
     campaign: Campaign
     review_campaign: Campaign
+    suggestions_campaign: Campaign
     imports: list[tuple[str, ImportResult]]
     logins: list[tuple[str, str]]
 
@@ -140,10 +151,39 @@ def load_demo(data_dir: Path | None = None) -> DemoResult:
         for username, role in REVIEW_PEOPLE:
             user = User.objects.get(username=username)
             Membership.objects.get_or_create(campaign=review_campaign, user=user, role=role)
+        suggestions_campaign = _suggestions_campaign(owner)
+        for username, role in SUGGESTIONS_PEOPLE:
+            user = User.objects.get(username=username)
+            Membership.objects.get_or_create(campaign=suggestions_campaign, user=user, role=role)
         # The release's grades and model scores disagree on some proofs: record them, so
         # the owner's disagreements list is filled from the start.
         record_disagreements(campaign.items.values_list("proof_id", flat=True))
-    return DemoResult(campaign, review_campaign, imports, logins)
+    return DemoResult(campaign, review_campaign, suggestions_campaign, imports, logins)
+
+
+def _suggestions_campaign(owner) -> Campaign:
+    """The grading campaign, not blind, of the OPC proofs whose judge claims issues (made
+    once)."""
+    campaign, created = Campaign.objects.get_or_create(
+        name=SUGGESTIONS_CAMPAIGN_NAME,
+        defaults={
+            "kind": Campaign.Kind.GRADE_PROOFS,
+            "overlap": 2,
+            "blind": False,
+            "seed": 2025,
+            "instructions": SUGGESTIONS_INSTRUCTIONS,
+            "created_by": owner,
+        },
+    )
+    if created:
+        proofs = (
+            Proof.objects.filter(analyses__model=JUDGE_MODEL, analyses__claims__isnull=False)
+            .distinct()
+            .order_by("id")
+        )
+        for proof in proofs:
+            CampaignItem.objects.create(campaign=campaign, proof=proof)
+    return campaign
 
 
 def _review_campaign(data_dir: Path, owner) -> Campaign:

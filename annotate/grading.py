@@ -10,13 +10,14 @@ blind rules are the shared machinery of annotate/work/.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db.models import OuterRef, QuerySet
 
+from annotate import suggestions
 from annotate.inputs import parse_comment, parse_score
 from annotate.issues import IssueInput, issue_rows, issue_snapshot, parse_issues
 from annotate.models import (
@@ -42,6 +43,10 @@ class GradeContent:
     score: Decimal | None
     comment: str
     issues: list[IssueInput]
+    # Accepted or dismissed verifier claims (annotate/suggestions.py); `checked` is False
+    # while a blind campaign's form could not be checked against the proof's claims yet.
+    decisions: list[suggestions.DecisionInput] = field(default_factory=list)
+    checked: bool = True
 
 
 class Grading(WorkKind[Grade, GradeContent]):
@@ -53,10 +58,23 @@ class Grading(WorkKind[Grade, GradeContent]):
     already_done = "You have already graded this proof; edit that grade."
 
     def parse(self, item: CampaignItem, raw: dict[str, Any], *, draft: bool) -> GradeContent:
+        issues = parse_issues(raw.get("issues"), item.proof.text)
+        decisions = suggestions.parse_decisions(raw.get("suggestions"))
+        checked = True
+        if item.campaign.blind:
+            # A draft is work before commit: blind. A submission may be an edit of a
+            # committed grade: `create` refuses, `update` checks (suggestions.py).
+            if draft:
+                suggestions.refuse_if_blind(item, decisions, issues)
+            checked = not suggestions.involved(decisions, issues)
+        else:
+            issues = suggestions.check(item, decisions, issues)
         return GradeContent(
             score=parse_score(raw.get("score"), required=not draft),
             comment=parse_comment(raw.get("comment")),
-            issues=parse_issues(raw.get("issues"), item.proof.text),
+            issues=issues,
+            decisions=decisions,
+            checked=checked,
         )
 
     def to_json(self, content: GradeContent) -> dict[str, Any]:
@@ -64,6 +82,7 @@ class Grading(WorkKind[Grade, GradeContent]):
             "score": score_json(content.score),
             "comment": content.comment,
             "issues": issue_snapshot(content.issues),
+            "suggestions": suggestions.decisions_json(content.decisions),
         }
 
     def snapshot(self, record: Grade) -> dict[str, Any]:
@@ -71,6 +90,7 @@ class Grading(WorkKind[Grade, GradeContent]):
             "score": score_json(record.score),
             "comment": record.comment,
             "issues": issue_snapshot(list(record.issues.all())),
+            "suggestions": suggestions.decisions_json(suggestions.stored_decisions(record)),
         }
 
     def create(
@@ -82,6 +102,8 @@ class Grading(WorkKind[Grade, GradeContent]):
         submission_key: uuid.UUID,
         active_seconds: int,
     ) -> Grade:
+        if not content.checked:
+            suggestions.refuse_if_blind(item, content.decisions, content.issues)
         grade = Grade.objects.create(
             proof_id=item.proof_id,
             campaign_id=item.campaign_id,
@@ -93,11 +115,21 @@ class Grading(WorkKind[Grade, GradeContent]):
             submission_key=submission_key,
         )
         GradeIssue.objects.bulk_create(issue_rows(grade, content.issues))
+        if content.decisions:
+            suggestions.write_decisions(grade, content.decisions)
         return grade
 
     def update(self, record: Grade, content: GradeContent) -> dict[str, Any]:
+        if not content.checked:
+            # An edit of a committed grade in a blind campaign: the grader sees the
+            # analyses now, so the decisions are checked like any others.
+            item = CampaignItem(proof_id=record.proof_id)  # `check` reads the proof only
+            content = replace(
+                content, issues=suggestions.check(item, content.decisions, content.issues)
+            )
         GradeIssue.objects.filter(grade=record).delete()
         GradeIssue.objects.bulk_create(issue_rows(record, content.issues))
+        suggestions.write_decisions(record, content.decisions)
         return {"score": content.score, "comment": content.comment}
 
     def write_history(
@@ -143,9 +175,9 @@ GRADING = register(Grading())
 # -- the entry points of views, API and tests -----------------------------------------------
 
 
-def _form(score: Any, comment: Any, issues: Any) -> dict[str, Any]:
-    """The grading form as `Grading.parse` reads it."""
-    return {"score": score, "comment": comment, "issues": issues}
+def _form(score: Any, comment: Any, issues: Any, decisions: Any = None) -> dict[str, Any]:
+    """The grading form as `Grading.parse` reads it (`decisions`: annotate/suggestions.py)."""
+    return {"score": score, "comment": comment, "issues": issues, "suggestions": decisions}
 
 
 def submit_grade(
@@ -157,19 +189,27 @@ def submit_grade(
     issues: Any,
     active_seconds: Any,
     submission_key: Any,
+    suggestions: Any = None,
 ) -> tuple[Grade, bool]:
     """Commit a grade: (the grade, whether this call created it); see `work.commit.submit`."""
     return commit.submit(
         item,
         grader,
-        _form(score, comment, issues),
+        _form(score, comment, issues, suggestions),
         active_seconds=active_seconds,
         submission_key=submission_key,
     )
 
 
 def edit_grade(
-    grade: Grade, editor: User, *, expected_version: Any, score: Any, comment: Any, issues: Any
+    grade: Grade,
+    editor: User,
+    *,
+    expected_version: Any,
+    score: Any,
+    comment: Any,
+    issues: Any,
+    suggestions: Any = None,
 ) -> Grade:
     """Change a committed grade if it is still at the version the editor saw (else
     `StaleEdit`); only its grader may. See `work.commit.edit`."""
@@ -183,7 +223,7 @@ def edit_grade(
         GRADING,
         grade,
         editor,
-        _form(score, comment, issues),
+        _form(score, comment, issues, suggestions),
         expected_version=expected_version,
         item=item,
     )
@@ -200,12 +240,13 @@ def save_draft(
     revision: Any = None,
     base_revision: Any = None,
     tab: Any = "",
+    suggestions: Any = None,
 ) -> Draft:
     """Autosave a grade in progress; see `work.drafts.save_draft`."""
     return drafts.save_draft(
         item,
         grader,
-        _form(score, comment, issues),
+        _form(score, comment, issues, suggestions),
         active_seconds=active_seconds,
         revision=revision,
         base_revision=base_revision,

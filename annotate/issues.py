@@ -18,7 +18,7 @@ from annotate.inputs import MAX_NOTE_CHARS, InputError, refuse_unstorable
 from annotate.models import Grade, GradeIssue
 
 MAX_ISSUES = 200
-ISSUE_KEYS = {"start", "end", "quote", "note", "severity", "prefix", "suffix"}
+ISSUE_KEYS = {"start", "end", "quote", "note", "severity", "prefix", "suffix", "claim"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class IssueInput:
 
     `start`/`end` are None for an issue about the proof as a whole. `prefix`/`suffix` are
     computed from the proof text by `parse_issues`; they are never taken from the client.
+    `claim_id` is the verifier's claim the issue was accepted from (annotate/suggestions.py
+    checks it and fills in `analysis_id`).
     """
 
     start: int | None
@@ -36,6 +38,8 @@ class IssueInput:
     severity: str
     prefix: str = ""
     suffix: str = ""
+    claim_id: int | None = None
+    analysis_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,12 +99,22 @@ def parse_issues(raw: Any, proof_text: str) -> list[IssueInput]:
             raise InputError(f"{where}.start", "Give both start and end, or neither.")
         if start is not None and end is not None and not 0 <= start < end <= len(proof_text):
             raise InputError(f"{where}.start", f"The span {start}–{end} is outside the proof text.")
+        claim = item.get("claim")
+        if claim is not None and (isinstance(claim, bool) or not isinstance(claim, int)):
+            raise InputError(f"{where}.claim", "A claim is named by its id.")
         anchor = anchor_exact(proof_text, quote, start=start, end=end)
         if anchor is None:
             raise InputError(f"{where}.quote", "The quoted passage is not in the proof.")
         parsed.append(
             IssueInput(
-                anchor.start, anchor.end, anchor.exact, note, severity, anchor.prefix, anchor.suffix
+                anchor.start,
+                anchor.end,
+                anchor.exact,
+                note,
+                severity,
+                anchor.prefix,
+                anchor.suffix,
+                claim_id=claim,
             )
         )
     return parsed
@@ -111,6 +125,8 @@ def issue_rows(grade: Grade, issues: list[IssueInput]) -> list[GradeIssue]:
 
 
 def issue_snapshot(issues: list[IssueInput] | list[GradeIssue]) -> list[dict[str, Any]]:
+    """Issues as JSON (drafts, history, the API); an issue accepted from a verifier's
+    claim also names the claim."""
     return [
         {
             "start": i.start,
@@ -120,6 +136,7 @@ def issue_snapshot(issues: list[IssueInput] | list[GradeIssue]) -> list[dict[str
             "suffix": i.suffix,
             "note": i.note,
             "severity": i.severity,
+            **({} if i.claim_id is None else {"claim": i.claim_id}),
         }
         for i in issues
     ]

@@ -424,10 +424,32 @@ class GradeIssue(models.Model):
     suffix = models.CharField(max_length=64, blank=True)
     note = models.TextField(blank=True)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MINOR)
+    # A verifier's claim the grader accepted into the grade (annotate/suggestions.py): the
+    # claim and its analysis, both or neither. The analysis is kept though the claim names
+    # it, so that "issues that came from analysis A" needs no join and survives in exports.
+    claim = models.ForeignKey(
+        "verification.Claim",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="grade_issues",
+    )
+    analysis = models.ForeignKey(
+        "verification.Analysis",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="grade_issues",
+    )
 
     class Meta:
         ordering = ["grade_id", "start", "id"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(claim__isnull=True, analysis__isnull=True)
+                | Q(claim__isnull=False, analysis__isnull=False),
+                name="grade_issue_origin_whole",
+            ),
             models.CheckConstraint(
                 condition=Q(start__isnull=True, end__isnull=True)
                 | Q(start__isnull=False, end__isnull=False, end__gte=models.F("start")),
@@ -440,6 +462,43 @@ class GradeIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.severity} issue on grade {self.grade_id}"
+
+
+class ClaimDecision(models.Model):
+    """A grader's verdict on a verifier's claim shown as a suggestion while grading
+    (annotate/suggestions.py): accepted into the grade, or dismissed. Meta-verification
+    data from a grading pass: who (the grade's grader), which claim, which way, when.
+
+    Not a `ClaimVerdict`: those belong to a `Review`, a whole meta-verification of one
+    analysis with a quality score, and say real / not real / unsure with a note. A grader
+    judges some claims of several analyses in passing, as part of a grade, and "dismissed"
+    says less than "not real" (it may be real but not worth an issue): a row of its own
+    keeps the two kinds of evidence apart. Written when the grade is committed or edited;
+    `decided_at` is then, and moves only when the decision changes.
+    """
+
+    class Decision(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DISMISSED = "dismissed", "Dismissed"
+
+    grade = models.ForeignKey(Grade, on_delete=models.CASCADE, related_name="claim_decisions")
+    claim = models.ForeignKey(
+        "verification.Claim", on_delete=models.PROTECT, related_name="grading_decisions"
+    )
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["grade_id", "claim_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["grade", "claim"], name="claim_decision_once"),
+            models.CheckConstraint(
+                condition=Q(decision__in=["accepted", "dismissed"]), name="claim_decision_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} claim {self.claim_id} in grade {self.grade_id}"
 
 
 class GradeHistory(models.Model):

@@ -29,7 +29,7 @@ def others_for(item: CampaignItem, user: User) -> dict[str, Any]:
     a review against a model's meta-assessment).
     """
     from verification.disagreements import open_about
-    from verification.models import Analysis
+    from verification.models import Analysis, Claim
 
     proof = item.proof
     grades = list(
@@ -51,13 +51,16 @@ def others_for(item: CampaignItem, user: User) -> dict[str, Any]:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    analysis_count, disagreement = (
+    # And whether any claims an issue (annotate/suggestions.py shows them then).
+    claims = Claim.objects.filter(analysis__proof=OuterRef("pk"))
+    analysis_count, any_claims, disagreement = (
         Proof.objects.filter(pk=item.proof_id)
         .annotate(
             n=Coalesce(Subquery(analyses), 0),
+            any_claims=Exists(claims),
             disagreement=Exists(open_about(OuterRef("pk"), item.analysis_id)),
         )
-        .values_list("n", "disagreement")
+        .values_list("n", "any_claims", "disagreement")
         .get()
     )
     return {
@@ -88,6 +91,7 @@ def others_for(item: CampaignItem, user: User) -> dict[str, Any]:
         "model": {
             "average_automatic_rating": mean,
             "analyses": analysis_count,
+            "claims": any_claims,
             "self_score": _num(proof.self_score),
             "self_evaluation": proof.self_evaluation,
         },

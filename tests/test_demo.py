@@ -9,7 +9,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.db.models import F
 
-from annotate.demo import CAMPAIGN_NAME, REVIEW_CAMPAIGN_NAME
+from annotate.demo import CAMPAIGN_NAME, REVIEW_CAMPAIGN_NAME, SUGGESTIONS_CAMPAIGN_NAME
 from annotate.importers.opc import JUDGE_MODEL
 from annotate.models import Campaign, CampaignItem, Membership, Problem, Proof
 from annotate.work import queue
@@ -53,7 +53,7 @@ def test_running_the_demo_again_adds_nothing_and_prints_new_working_logins(capsy
     second = run_load_demo(capsys)
 
     assert row_counts() == before
-    assert Membership.objects.count() == 5 + 2
+    assert Membership.objects.count() == 5 + 2 + 3
     assert all(first[name] != second[name] for name in first)
     assert authenticate(username="grader1", password=second["grader1"]) is not None
     assert authenticate(username="grader1", password=first["grader1"]) is None
@@ -93,3 +93,23 @@ def test_the_demo_records_the_disagreements_of_its_proofs(capsys):
     again = Disagreement.objects.count()
     run_load_demo(capsys)
     assert Disagreement.objects.count() == again  # idempotent
+
+
+def test_the_demo_has_an_open_grading_campaign_whose_proofs_have_suggestions(capsys):
+    """After `make run` a grader sees the judge's claims as suggestions while grading."""
+    from annotate.models import Role
+    from annotate.others import others_for
+    from annotate.suggestions import for_item
+
+    logins = run_load_demo(capsys)
+    graded = Campaign.objects.get(name=SUGGESTIONS_CAMPAIGN_NAME)
+    assert (graded.kind, graded.blind) == ("grade", False)
+    assert graded.items.count() > 0
+    assert not graded.items.exclude(proof__analyses__claims__isnull=False).exists()
+    assert set(
+        graded.memberships.filter(role=Role.GRADER).values_list("user__username", flat=True)
+    ) == {"grader1", "grader2"}
+    grader = authenticate(username="grader1", password=logins["grader1"])
+    item = queue.claim_next_item(graded, grader)
+    shown = for_item(item, others_for(item, grader), own_grade=None, draft=None)
+    assert shown is not None and shown["count"] > 0

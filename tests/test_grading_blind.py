@@ -106,6 +106,7 @@ def test_after_committing_the_grader_sees_others_and_model_scores(
     assert others["model"] == {
         "average_automatic_rating": 0.8125,
         "analyses": 1,
+        "claims": False,
         "self_score": 1.0,
         "self_evaluation": "My proof is complete.",
     }

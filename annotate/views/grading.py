@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate import flags, grading, inputs, progress
+from annotate import flags, grading, inputs, progress, suggestions
 from annotate.access import (
     get_committed_work,
     get_expert_item,
@@ -123,7 +123,14 @@ ISSUE_FIELDS = ("start", "end", "quote", "note", "severity")
 def _issue_dicts(issues: Iterable[GradeIssue | dict[str, Any]]) -> list[dict[str, Any]]:
     """Issues (rows of a grade, or a draft's JSON) as the JSON the page's script edits."""
     return [
-        {k: issue.get(k) if isinstance(issue, dict) else getattr(issue, k) for k in ISSUE_FIELDS}
+        {
+            **{
+                k: issue.get(k) if isinstance(issue, dict) else getattr(issue, k)
+                for k in ISSUE_FIELDS
+            },
+            # The verifier's claim an issue was accepted from (annotate/suggestions.py).
+            "claim": issue.get("claim") if isinstance(issue, dict) else issue.claim_id,
+        }
         for issue in issues
     ]
 
@@ -212,6 +219,8 @@ def _page_context(
     others = None
     if visibility.can_see_others(item, request.user, roles=roles, done=own_grade is not None):
         others = others_for(item, request.user)
+    # The verifier's claims as suggestions: no query when the proof has no analyses.
+    model_suggestions = suggestions.for_item(item, others, own_grade=own_grade, draft=draft)
     context: dict[str, Any] = {
         "campaign": campaign,
         "item": item,
@@ -231,6 +240,8 @@ def _page_context(
         # A fresh key per render: a retried POST of this form finds the grade it made.
         "submission_key": uuid.uuid4(),
         "others": others,
+        "suggestions": model_suggestions,
+        "suggestion_anchors": suggestions.page_anchors(model_suggestions),
         # Only this campaign's flags (annotate/flags.py says who sees which flag).
         "flags": list(flags.open_flags(campaign, problem)),
         "my_progress": progress.grader_status(campaign, request.user),
@@ -276,6 +287,7 @@ def save_draft(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResp
             score=request.POST.get("score"),
             comment=request.POST.get("comment", ""),
             issues=_parse_issues_field(request.POST.get("issues")),
+            suggestions=request.POST.get("suggestions"),
             active_seconds=request.POST.get("active_seconds"),
             revision=request.POST.get("revision"),
             base_revision=request.POST.get("base_revision"),
@@ -330,6 +342,7 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
                 score=request.POST.get("score"),
                 comment=posted["comment"],
                 issues=issues,
+                suggestions=request.POST.get("suggestions"),
             )
             if edited.version == own_grade.version:
                 messages.info(
@@ -344,6 +357,7 @@ def submit(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
             score=request.POST.get("score"),
             comment=posted["comment"],
             issues=issues,
+            suggestions=request.POST.get("suggestions"),
             active_seconds=request.POST.get("active_seconds"),
             submission_key=request.POST.get("submission_key"),
         )

@@ -5,6 +5,8 @@
   "use strict";
 
   var W = window.ProofdeskWork, A = window.ProofdeskAnchoring, $ = W.$, status = W.status;
+  // Model suggestions (static/js/suggestions.js): absent, or inert without any on the page.
+  var S = window.ProofdeskSuggestions;
 
   function setup() {
     var form = $("grade-form"), proof = $("proof-text");
@@ -17,7 +19,7 @@
       lastProofRange: null,
       pendingAnchor: null,
       // A committed grade shown read-only: score keys, Enter and i do nothing until "Edit".
-      readOnlyKeys: ["0", "5", "1", "Enter", "i", "c"],
+      readOnlyKeys: ["0", "5", "1", "Enter", "i", "c", "a", "A", "d", "u"],
       readOnlyMessage: "This grade is committed. Press e to edit it, n for the next proof.",
       nextMessage: "Submit (Enter) or skip (s) this proof first; submitting opens the next one.",
       submit: function () { submitGrade(page); },
@@ -29,7 +31,10 @@
       },
       snapshot: function () {
         var checked = form.querySelector("input[name=score]:checked");
-        return { score: checked ? checked.value : "", comment: $("comment").value, issues: page.issues };
+        return {
+          score: checked ? checked.value : "", comment: $("comment").value, issues: page.issues,
+          suggestions: S ? S.snapshot() : undefined,
+        };
       },
       restore: function (local) { restore(page, local); },
     };
@@ -37,6 +42,7 @@
     if (form) {
       renderIssues(page);
       issueDialog(page);
+      if (S) S.start(page, function () { issuesChanged(page); });
     }
     W.start(page);
   }
@@ -48,7 +54,7 @@
       case "1": setScore(page, "1"); break;
       case "i": if (page.form) openIssueDialog(page); break;
       case "c": W.focusEnd($("comment")); break;
-      default: return false;
+      default: return !!(S && S.key(key));
     }
     return true;
   }
@@ -72,6 +78,7 @@
 
   function issuesChanged(page) {
     renderIssues(page);
+    if (S) S.issuesChanged();  // a removed issue from a claim: the claim is undecided again
     page.form.dispatchEvent(new Event("proofdesk:dirty", { bubbles: true }));
   }
 
@@ -105,6 +112,12 @@
       remove.setAttribute("aria-label", "Remove issue " + (k + 1));
       remove.textContent = "×";
       li.append(sev, " ", quote, remove, note);
+      if (issue.claim) {
+        var origin = document.createElement("span");
+        origin.className = "origin";
+        origin.textContent = "from the model's claim";
+        sev.after(" ", origin);
+      }
       list.appendChild(li);
     });
     if (window.proofdeskRenderMath) window.proofdeskRenderMath(list);
@@ -217,6 +230,7 @@
     $("comment").value = local.comment || "";
     page.issues = Array.isArray(local.issues) ? local.issues : [];
     renderIssues(page);
+    if (S) S.restore(local);
   }
 
   // Keyboard shortcuts on the queue page (n) work before the grading page exists.

@@ -22,6 +22,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo review campaign {review.name!r}: {review.items.count()} analyses to review."
         )
+        graded = demo.suggestions_campaign
+        self.stdout.write(
+            f"Demo grading campaign with model suggestions {graded.name!r}: "
+            f"{graded.items.count()} proofs."
+        )
         self.stdout.write(f"Proofs new in the library this run: {created}.")
         self.stdout.write("Demo logins (new passwords on every run of load_demo):")
         for username, password in demo.logins:
