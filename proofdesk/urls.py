@@ -129,6 +129,11 @@ urlpatterns = [
     ),
     # Disagreements between raters, for owners (verification/views.py).
     path("disagreements/", verification_views.disagreement_list, name="disagreement_list"),
+    path(
+        "disagreements/adjudicate/",
+        verification_views.adjudicate_disagreements,
+        name="disagreements_adjudicate",
+    ),
     # Model runs: pages (workers/views.py) and their API (workers/api.py).
     path("runs/", include("workers.urls")),
     path("api/runs/", include("workers.api")),
