@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -161,39 +162,57 @@ def _campaign_totals(campaign: Campaign) -> dict[str, Any]:
     return totals
 
 
+# The grader's own rows for their line, in one statement: one row per grade they made in
+# the app (its active seconds, and whether its item is still open), then one row (NULL
+# seconds) per skip of an item still open that they did not grade. Written as SQL because
+# this runs on every page view and the ORM's compilation of the two equivalent querysets
+# cost more than the database's work (docs/benchmarks.md); tests/test_progress.py pins it.
+_GRADER_ROWS = """
+SELECT g.active_seconds, CASE WHEN EXISTS (
+    SELECT 1 FROM {item} i
+    WHERE i.campaign_id = %(campaign)s AND i.analysis_id IS NULL
+      AND i.committed < %(overlap)s AND i.proof_id = g.proof_id
+) THEN 1 ELSE 0 END
+FROM {grade} g
+WHERE g.origin = %(app)s AND g.campaign_id = %(campaign)s AND g.grader_id = %(grader)s
+UNION ALL
+SELECT NULL, 1
+FROM {skip} s JOIN {item} i ON i.id = s.item_id
+WHERE s.grader_id = %(grader)s AND i.campaign_id = %(campaign)s AND i.analysis_id IS NULL
+  AND i.committed < %(overlap)s
+  AND i.proof_id NOT IN (
+    SELECT g2.proof_id FROM {grade} g2
+    WHERE g2.origin = %(app)s AND g2.campaign_id = %(campaign)s AND g2.grader_id = %(grader)s
+  )
+"""
+
+
 def grader_status(campaign: Campaign, grader) -> GraderStatus:
     """The grader's line on the grading page: the campaign's totals (cached briefly, see
-    above), then two queries that start from the grader's own rows (never a scan of the
+    above), then one query that starts from the grader's own rows (never a scan of the
     campaign): their grades with their active times and whether each item is still open,
     and their skips of items still open that they did not grade."""
     totals = _campaign_totals(campaign)
-    mine = Grade.objects.made_in_app().filter(campaign=campaign, grader=grader)
-    still_open = CampaignItem.objects.filter(
-        campaign=campaign, analysis__isnull=True, committed__lt=campaign.overlap
+    sql = _GRADER_ROWS.format(
+        item=CampaignItem._meta.db_table, grade=Grade._meta.db_table, skip=Skip._meta.db_table
     )
-    rows = list(
-        mine.annotate(open=Exists(still_open.filter(proof_id=OuterRef("proof_id")))).values_list(
-            "active_seconds", "open"
-        )
-    )
-    skipped_open = (
-        Skip.objects.filter(
-            grader=grader,
-            item__campaign=campaign,
-            item__analysis__isnull=True,
-            item__committed__lt=campaign.overlap,
-        )
-        .exclude(item__proof_id__in=mine.values("proof_id"))
-        .count()
-    )
-    seconds = [s for s, _ in rows]
+    params = {
+        "campaign": campaign.pk,
+        "overlap": campaign.overlap,
+        "grader": grader.pk,
+        "app": Grade.Origin.APP.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    seconds = [s for s, _ in rows if s is not None]
     counts = CampaignCounts(
         items=totals["items"],
         complete=totals["complete"],
         grades_done=totals["grades_done"],
         grades_needed=totals["items"] * campaign.overlap,
     )
-    open_to_others_only = sum(1 for _, is_open in rows if is_open) + skipped_open
+    open_to_others_only = sum(1 for _, is_open in rows if is_open)
     return GraderStatus(
         graded=len(seconds),
         campaign=counts,

@@ -14,7 +14,12 @@ What it does, in order:
    off, a SECRET_KEY_FILE in a temporary directory and ALLOWED_HOSTS=127.0.0.1. The
    application is wrapped by a small ASGI middleware defined here (not an app change) that
    adds a `Server-Timing: app;dur=...` header: the time from the request entering Django
-   to its response headers, so server time can be reported next to client time.
+   to its response headers, so server time can be reported next to client time. Beside
+   them, as the deployment runs, a Celery worker on the `cpu` queue (`--cpu-workers`), on
+   Redis database 15 (unless `REDIS_URL` is set): it recomputes each committed proof's
+   disagreements and gold label (annotate/work/derived.py); its CPU counts as the
+   server's, and the RESULT line says how many proofs waited for it at most
+   (`stale_max`) and how long after the load it took to catch up (`stale_drain_s`).
 3. Logs each grader in through the login form (CSRF cookie + form token), then drives all
    graders concurrently for `--duration` seconds, each looping:
    claim (POST "Next") -> load the grading page -> autosave a draft (htmx POST) -> submit
@@ -78,6 +83,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-grader-password-1"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SEED = 20251127
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 # --------------------------------------------------------------------------------------
 # Realistic proof texts: Markdown + LaTeX in the style of model-written olympiad proofs.
@@ -297,7 +303,8 @@ def server_env(database_url: str, secret_file: Path) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
         DJANGO_SETTINGS_MODULE="proofdesk.settings",
     )
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # Redis as the deployment has it (broker, channel layer), in a database of the bench's own.
+    env.setdefault("REDIS_URL", BENCH_REDIS_URL)
     return env
 
 
@@ -660,6 +667,40 @@ def __getattr__(name: str):
         globals()[name] = _timed(application)
         return globals()[name]
     raise AttributeError(name)
+
+
+@contextlib.contextmanager
+def cpu_worker(env: dict[str, str], workdir: Path, name: str):
+    """Run a Celery worker on the `cpu` queue, as the deployment does beside the web servers:
+    it recomputes what follows each commit (annotate/work/derived.py); yield its pid."""
+    celery = str(Path(sys.executable).with_name("celery"))
+    logf = open(workdir / f"{name}.log", "wb")
+    proc = subprocess.Popen(
+        [celery, "-A", "proofdesk", "worker", "-Q", "cpu", "-P", "solo", "-l", "WARNING",
+         "--without-gossip", "--without-mingle", "-n", f"{name}@bench"],
+        cwd=ROOT, env=env, stdout=logf, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)
+        if proc.poll() is not None:
+            raise SystemExit(f"celery exited: {(workdir / f'{name}.log').read_text()[-3000:]}")
+        yield proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        logf.close()
+
+
+def stale_proofs(db_url: str) -> int:
+    """Proofs whose disagreements and gold label wait for the cpu worker."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM annotate_staleproof").fetchone()[0]
 
 
 def free_port() -> int:
@@ -1032,7 +1073,7 @@ class LeaseSampler(threading.Thread):
         self.conn = psycopg.connect(db_url, autocommit=True)
         self.stop = threading.Event()
         self.samples = self.violations = 0
-        self.max_leased = self.max_connections = 0
+        self.max_leased = self.max_connections = self.max_stale = 0
 
     def run(self) -> None:
         with self.conn as conn:
@@ -1049,6 +1090,8 @@ class LeaseSampler(threading.Thread):
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                 ).fetchone()[0]
                 self.max_connections = max(self.max_connections, conns - 1)
+                stale = conn.execute("SELECT count(*) FROM annotate_staleproof").fetchone()[0]
+                self.max_stale = max(self.max_stale, stale)
 
 
 def db_checks(db_url: str, campaign_ids: list[int]) -> dict[str, int]:
@@ -1221,6 +1264,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="daphne processes on as many ports, graders spread over them (default: one per "
         "CPU, as the README's deployment runs them)",
     )
+    add(
+        "--cpu-workers",
+        type=int,
+        default=1,
+        help="Celery workers on the cpu queue beside the servers (default 1; 0: what follows "
+        "each commit waits in Redis)",
+    )
     add("--settings", metavar="MODULE", help="what-if: serve with this settings module")
     add("--samples", metavar="FILE", help="write every measured request as JSON lines")
     add(
@@ -1265,6 +1315,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.settings:
         env["DJANGO_SETTINGS_MODULE"] = args.settings
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *args.server_path])
+    if env["REDIS_URL"] == BENCH_REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(BENCH_REDIS_URL).flushdb()  # no tasks left from an earlier run
     print(f"grading bench: {sizes.proofs:,} proofs, {sizes.campaigns} campaigns, "
           f"{sizes.grades:,} grades, {sizes.graders} graders, {args.duration:g} s, "
           f"database {args.db}, {os.cpu_count()} CPUs")  # fmt: skip
@@ -1309,6 +1363,12 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
         ]
         pids = {pid for _, pid in servers}
         pid = servers[0][1]
+        workers = [
+            stack.enter_context(cpu_worker(env, workdir, f"cpu{i}"))
+            for i in range(args.cpu_workers)
+        ]
+        # The workers' CPU counts as the server's: both are the application.
+        pids |= set(workers)
         log(f"daphne on 127.0.0.1 ports {[p for p, _ in servers]} (pids {sorted(pids)}); "
             f"logging in {sizes.graders} graders")  # fmt: skip
         graders: list[Grader] = []
@@ -1400,6 +1460,15 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
                 f"{capacity_s:.1f} s: client ms, server ms",
             )
 
+        # What the workers still owe once the graders stop: how long until every commit's
+        # disagreements and gold label are up to date.
+        t_end = time.perf_counter()
+        stale_left = stale_proofs(db_url)
+        while stale_left and args.cpu_workers and time.perf_counter() - t_end < 120:
+            time.sleep(0.25)
+            stale_left = stale_proofs(db_url)
+        stale_drain_s = time.perf_counter() - t_end
+
     if args.samples:
         t0 = min((t[1] for t in rec.timeline), default=0.0)
         with open(args.samples, "w") as f:
@@ -1458,6 +1527,11 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
         f"most live leases {sampler.max_leased}"
     )
     print(f"server connections to PostgreSQL: at most {sampler.max_connections} seen")
+    print(
+        f"stale proofs (commits whose disagreements and gold label wait for the {args.cpu_workers}"
+        f" cpu worker(s)): at most {sampler.max_stale} seen; {stale_left} left "
+        f"{stale_drain_s:.1f} s after the load"
+    )
     print(f"database after the run: {checks}")
     print(
         f"CPU during the paced load, in cores (of {os.cpu_count()}): "
@@ -1503,6 +1577,10 @@ def load(args: argparse.Namespace, env: dict[str, str], db_url: str, workdir: Pa
         "settings": args.settings or "proofdesk.settings",
         "think_ms": args.think_ms,
         "cpu_other_cores": round(cpu["other"], 2),
+        "cpu_workers": args.cpu_workers,
+        "stale_max": sampler.max_stale,
+        "stale_left": stale_left,
+        "stale_drain_s": round(stale_drain_s, 1),
         "duration_s": round(elapsed, 1),
     }
 
