@@ -120,3 +120,36 @@ def test_a_blockquote_in_an_item_is_its_quote():
     [draft] = split_text(answer)
     assert draft.quote == "Hence $a = b$ for all integers."
     assert draft.text.endswith("Not justified.")
+
+
+@pytest.mark.parametrize("via", ["decision", "issue"])
+def test_claims_a_committed_grade_decided_on_are_not_merged_or_split(
+    proof, campaign, expert, reviewer, via
+):
+    """A grade that accepted or dismissed a suggested claim keeps naming that claim (its
+    meta-verification datum): merging or splitting the claims is refused, not a crash."""
+    from django.utils import timezone
+
+    from annotate.models import ClaimDecision, Grade, GradeIssue
+    from tests.suggestions_support import add_analysis
+    from verification.claims import ClaimEditRefused, merge_claims, split_claim
+
+    analysis, (one, two) = add_analysis(proof, proof.text[:12])
+    grade = Grade.objects.create(
+        proof=proof, campaign=campaign, grader=expert, origin=Grade.Origin.APP, score=0
+    )
+    if via == "decision":
+        ClaimDecision.objects.create(
+            grade=grade, claim=one, decision="dismissed", decided_at=timezone.now()
+        )
+    else:
+        GradeIssue.objects.create(
+            grade=grade, start=0, end=12, quote=proof.text[:12], note="n", claim=one,
+            analysis=analysis,
+        )  # fmt: skip
+    before = list(analysis.claims.values_list("pk", "text"))
+    with pytest.raises(ClaimEditRefused, match="accepted or dismissed a claim"):
+        merge_claims(analysis, [one.pk, two.pk], by=reviewer)
+    with pytest.raises(ClaimEditRefused, match="accepted or dismissed a claim"):
+        split_claim(two, at=5, by=reviewer)
+    assert list(analysis.claims.values_list("pk", "text")) == before

@@ -275,13 +275,20 @@ def _quote_in(text: str) -> str:
 
 
 def _lock_for_edit(analysis: Analysis) -> Analysis:
-    """The analysis, locked, after checking no review of it is committed."""
-    from annotate.models import Review
+    """The analysis, locked, after checking that no committed work names its claims: a
+    review of it, or a grade that accepted or dismissed one of them as a suggestion."""
+    from annotate.models import ClaimDecision, GradeIssue, Review
 
     locked = Analysis.objects.select_for_update().select_related("proof").get(pk=analysis.pk)
     if Review.objects.filter(analysis=locked).exists():
         raise ClaimEditRefused(
             "A review of this analysis is committed: its claims can no longer be merged or split."
+        )
+    decided = ClaimDecision.objects.filter(claim__analysis=locked).exists()
+    if decided or GradeIssue.objects.filter(claim__analysis=locked).exists():
+        raise ClaimEditRefused(
+            "A grader accepted or dismissed a claim of this analysis in a committed grade: its "
+            "claims can no longer be merged or split."
         )
     return locked
 
