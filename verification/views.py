@@ -35,6 +35,7 @@ from verification.models import Disagreement
 PER_PAGE = 50
 OPEN = Disagreement.Status.OPEN
 OTHER_CAMPAIGN = "an expert of another campaign"
+NOTHING_TO_SEND = "No open disagreement matches these filters."
 STATUS_CHOICES = [("open", "Open"), ("resolved", "Resolved"), ("all", "Open and resolved")]
 
 
@@ -216,8 +217,10 @@ def adjudicate_disagreements(request: HttpRequest) -> HttpResponse:
             overlap=values["overlap"],
         )
     except InputError as exc:
-        if exc.field == "proofs":
-            exc = InputError("proofs", "No open disagreement matches these filters.")
+        # An empty selection (`create_adjudication_campaign` names it "filters"): say so
+        # in the list's words.
+        if exc.field in ("proofs", "filters"):
+            exc = InputError("proofs", NOTHING_TO_SEND)
         return _list(request, request.POST, adjudication=values, error=exc)
     messages.success(
         request,
