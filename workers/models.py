@@ -32,7 +32,8 @@ class ModelRun(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    # What was asked for ({"campaign": "name"} or {"problems": [...]}) and, in words, for pages.
+    # What was asked for ({"campaign": "name"}, {"problems": [...]} or {"filter": {...}}, the
+    # filters as read: workers/targets.py) and, in words with the number matched, for pages.
     target = models.JSONField(default=dict)
     target_description = models.CharField(max_length=500)
     target_ids = models.JSONField(default=list)
@@ -117,6 +118,7 @@ class ModelRun(models.Model):
             "cancel_requested": self.cancel_requested,
             "target": self.target,
             "target_description": self.target_description,
+            "target_count": len(self.target_ids),
             "backend": self.backend,
             "model": self.model,
             "sampling": self.sampling,

@@ -24,6 +24,7 @@ from verification.claims import anchor_claims, split_text
 from verification.disagreements import run_outputs_stored
 from verification.models import Analysis, Claim
 from verification.parsing import ParseStatus, parse_analysis
+from workers import targets
 from workers.backends import (
     BackendError,
     GenerationRequest,
@@ -48,6 +49,9 @@ BATCH_SIZE = 8  # targets per task: small enough that a lost worker loses little
 CANCEL_POLL_S = 1.0  # how often a batch with the backend looks for a cancellation
 
 _backends: dict[str, InferenceBackend] = {}  # one per process and configuration
+
+
+TARGET_SHAPES = 'the target is {"campaign": NAME}, {"problems": [ID, ...]} or {"filter": {...}}'
 
 
 class RunRequestError(ValueError):
@@ -83,7 +87,7 @@ def create_run(
         )
     except PromptError as exc:
         raise RunRequestError(str(exc)) from None
-    target_ids, description = resolve_targets(kind, target)
+    target, target_ids, description = resolve_targets(kind, target)
     if not target_ids:
         raise RunRequestError(f"nothing to {kind.replace('_', '-')} in {description}")
     return ModelRun.objects.create(
@@ -103,8 +107,24 @@ def create_run(
     )
 
 
-def resolve_targets(kind: str, target: dict[str, Any]) -> tuple[list[int], str]:
-    """Target primary keys (problems, proofs or analyses below 1) and a description."""
+def resolve_targets(kind: str, target: dict[str, Any]) -> tuple[dict[str, Any], list[int], str]:
+    """The target as recorded, its primary keys (problems, proofs or analyses below 1) and
+    a description. A filter (`{"filter": {...}}`, workers/targets.py) is recorded as read."""
+    if not isinstance(target, dict):
+        raise RunRequestError(TARGET_SHAPES)
+    if set(target) == {"filter"}:
+        try:
+            filters, ids, description = targets.resolve(kind, target["filter"])
+        except targets.FilterError as exc:
+            raise RunRequestError(f"bad filter: {exc}") from None
+        if not ids:
+            raise RunRequestError(f"no target matches the filter ({description})")
+        return {"filter": filters}, ids, description
+    ids, description = _named_targets(kind, target)
+    return target, ids, description
+
+
+def _named_targets(kind: str, target: dict[str, Any]) -> tuple[list[int], str]:
     if set(target) == {"campaign"}:
         try:
             campaign = Campaign.objects.get(name=target["campaign"])
@@ -122,7 +142,7 @@ def resolve_targets(kind: str, target: dict[str, Any]) -> tuple[list[int], str]:
         proofs = Proof.objects.filter(problem__external_id__in=names)
         description = f"problems {', '.join(names)}"
     else:
-        raise RunRequestError('the target is {"campaign": NAME} or {"problems": [ID, ...]}')
+        raise RunRequestError(TARGET_SHAPES)
     if kind == Kind.GENERATE:
         if "problems" in target:
             ids = Problem.objects.filter(external_id__in=target["problems"])

@@ -27,7 +27,9 @@ from annotate.access import (
     require_run_launcher,
     runs_for,
 )
-from workers import runs, tasks
+from annotate.models import Campaign, Category, Problem, Proof
+from verification.models import Analysis
+from workers import runs, targets, tasks
 from workers.backends import BACKENDS
 from workers.models import ModelRun
 from workers.prompts import Kind, default_template
@@ -39,6 +41,8 @@ SAMPLING_FIELDS = {
     "max_tokens": int,
     "seed": int,
 }
+# The filter target's fields (workers/targets.py), named filter_<key> in the form.
+FILTER_FIELDS = tuple(dict.fromkeys(k for keys in targets.KIND_FILTERS.values() for k in keys))
 FAILED_SHOWN = 50
 RECENT_SHOWN = 5
 
@@ -64,6 +68,13 @@ def request_from_form(data: QueryDict) -> dict[str, Any]:
     target: dict[str, Any] = {"problems": problems} if problems else {}
     if campaign := data.get("campaign", "").strip():
         target["campaign"] = campaign
+    filters = {
+        key: data.get(f"filter_{key}", "").strip()
+        for key in FILTER_FIELDS
+        if data.get(f"filter_{key}", "").strip()
+    }
+    if filters:
+        target["filter"] = filters
     template = data.get("template", "").replace("\r\n", "\n")
     return {
         "kind": data.get("kind", ""),
@@ -101,6 +112,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
         "max_tokens": data.get("max_tokens", "4096"),
         "seed": data.get("seed", ""),
         "template": data.get("template", ""),
+        **{f"filter_{key}": data.get(f"filter_{key}", "") for key in FILTER_FIELDS},
     }
     error = ""
     status = 200
@@ -120,12 +132,33 @@ def run_new(request: HttpRequest) -> HttpResponse:
         "error": error,
         "kinds": Kind.choices,
         "backends": sorted(BACKENDS),
-        "campaigns": campaigns_owned_by(request.user).order_by(
-            "name"
-        ),
+        "campaigns": campaigns_owned_by(request.user).order_by("name"),
         "default_templates": {kind: default_template(kind).text for kind in Kind.values},
+        "filter_kinds": {
+            key: ", ".join(k for k, keys in targets.KIND_FILTERS.items() if key in keys)
+            for key in FILTER_FIELDS
+        },
     }
+    if request.user.is_staff:  # the filter target is staff's (annotate/access.py)
+        context["filter_choices"] = _filter_choices()
     return render(request, "workers/run_new.html", context, status=status)
+
+
+def _filter_choices() -> dict[str, Any]:
+    """What the filter fields offer: the library's categories, sources and models."""
+    return {
+        "categories": Category.choices,
+        "sources": Problem.objects.exclude(source="")
+        .order_by("source")
+        .values_list("source", flat=True)
+        .distinct(),
+        "generator_models": Proof.objects.exclude(generator_model="")
+        .order_by("generator_model")
+        .values_list("generator_model", flat=True)
+        .distinct(),
+        "models": Analysis.objects.order_by("model").values_list("model", flat=True).distinct(),
+        "all_campaigns": Campaign.objects.order_by("name").values_list("name", flat=True),
+    }
 
 
 @require_GET

@@ -5,7 +5,8 @@
 // says *that* something changed (and never carries a score).
 //
 // Markup: an element with data-live-socket="/ws/campaigns/<id>/" starts it; an element with
-// data-live-status, if any, says whether the page is live.
+// data-live-status, if any, says whether the page is live (what updates: its
+// data-live-what, "as graders work" unless given).
 (function () {
   "use strict";
   var MIN_GAP_MS = 1000; // at most one refresh a second, however fast the graders are
@@ -69,7 +70,7 @@
         // Anything that happened while we were away is fetched now.
         if (attempts > 0) changed();
         attempts = 0;
-        say("live: updates as graders work", "live");
+        say("live: updates " + ((status && status.getAttribute("data-live-what")) || "as graders work"), "live");
       });
       socket.addEventListener("message", changed);
       socket.addEventListener("close", function (event) {

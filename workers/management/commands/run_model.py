@@ -1,5 +1,9 @@
 """`python manage.py run_model --kind verify --campaign NAME --backend replay --model M --n 1`.
 
+The target is `--campaign NAME`, `--problem ID` (repeatable) or `--filter KEY=VALUE`
+(repeatable, each narrowing: workers/targets.py), e.g. `--filter unanalysed=yes
+--filter generator_model=M`; the matching ids are fixed when the run is created.
+
 Creates a model run and carries it out here, batch by batch, with a progress bar (or,
 with `--queue`, hands it to the Celery workers and follows its progress on the same bar;
 `--detach` returns at once, Ctrl-C stops following and leaves the run going).
@@ -38,6 +42,14 @@ def _option(value: str) -> tuple[str, Any]:
     return key, raw
 
 
+def _filter(value: str) -> tuple[str, str]:
+    """KEY=VALUE for a filter target; the value stays text (the filters read it)."""
+    key, sep, raw = value.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(value)
+    return key.strip(), raw
+
+
 class Command(BaseCommand):
     help = "Generate, verify or meta-verify with a model: create a run and carry it out."
 
@@ -46,6 +58,14 @@ class Command(BaseCommand):
         target = parser.add_mutually_exclusive_group()
         target.add_argument("--campaign", metavar="NAME")
         target.add_argument("--problem", action="append", metavar="ID", help="repeatable")
+        target.add_argument(
+            "--filter",
+            action="append",
+            type=_filter,
+            metavar="KEY=VALUE",
+            help="repeatable; targets chosen by filter (workers/targets.py), e.g. "
+            "generator_model=M, unanalysed=yes, source=S, campaign=NAME, problem=A,B",
+        )
         parser.add_argument("--backend", choices=sorted(BACKENDS))
         parser.add_argument("--model", help="model name or path, as the backend knows it")
         parser.add_argument("--n", type=int, default=1, help="samples per target")
@@ -137,8 +157,10 @@ class Command(BaseCommand):
             target: dict[str, Any] = {"campaign": options["campaign"]}
         elif options["problem"]:
             target = {"problems": options["problem"]}
+        elif options["filter"]:
+            target = {"filter": dict(options["filter"])}
         else:
-            raise CommandError("give --campaign NAME or --problem ID")
+            raise CommandError("give --campaign NAME, --problem ID or --filter KEY=VALUE")
         sampling = {
             "n": options["n"],
             "temperature": options["temperature"],
