@@ -163,6 +163,17 @@ def stored_decisions(grade: Grade) -> list[DecisionInput]:
     ]
 
 
+def posted_decisions(raw: Any) -> list[DecisionInput] | None:
+    """The decisions a refused form carried, to show them again; None when it carried none
+    that can be read (then the page shows the stored ones)."""
+    if raw is None:
+        return None
+    try:
+        return parse_decisions(raw)
+    except InputError:
+        return None
+
+
 def draft_decisions(draft: Draft) -> list[dict[str, Any]]:
     entries = (draft.content or {}).get("suggestions") or []
     return [e for e in entries if isinstance(e, dict)]
@@ -177,11 +188,16 @@ def for_item(
     *,
     own_grade: Grade | None,
     draft: Draft | None,
+    posted: list[DecisionInput] | None = None,
 ) -> dict[str, Any] | None:
     """The claims of the proof's analyses, grouped by analysis, and the grader's decisions
     so far; None when the grader may not see them (`others` is None: the blind rules) or
     no analysis claims anything (`others_for` counted them: then no query at all). One
     query otherwise, with a committed grade's decisions in it.
+
+    `posted`: the decisions of a refused submit, shown again in place of the draft's or the
+    committed grade's (they include those made since the last autosave); only those about
+    this proof's claims.
 
     Model text is handed on raw: templates render it with the sanitising `markdown`
     filters; the API returns it as data.
@@ -233,8 +249,13 @@ def for_item(
         decision = getattr(claim, "decision", None)  # annotated with a committed grade
         if decision:
             decisions.append({"claim": claim.pk, "decision": decision})
-    if own_grade is None and draft is not None:
+    if posted is not None:
+        decisions = [{"claim": d.claim_id, "decision": d.decision} for d in posted]
+    elif own_grade is None and draft is not None:
         decisions = draft_decisions(draft)
+    if posted is not None or own_grade is None:
+        shown = {c["id"] for row in rows.values() for c in row["claims"]}
+        decisions = [d for d in decisions if d.get("claim") in shown]
     return {
         "analyses": list(rows.values()),
         "decisions": decisions,

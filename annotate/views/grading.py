@@ -196,8 +196,10 @@ def _page_context(
     item: CampaignItem,
     own_grade: Grade | None,
     roles: set[str],
+    posted_decisions: list[suggestions.DecisionInput] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
+    """`posted_decisions`: a refused submit's decisions on the suggestions, shown again."""
     campaign = item.campaign
     proof = item.proof
     problem = proof.problem
@@ -220,7 +222,9 @@ def _page_context(
     if visibility.can_see_others(item, request.user, roles=roles, done=own_grade is not None):
         others = others_for(item, request.user)
     # The verifier's claims as suggestions: no query when the proof has no analyses.
-    model_suggestions = suggestions.for_item(item, others, own_grade=own_grade, draft=draft)
+    model_suggestions = suggestions.for_item(
+        item, others, own_grade=own_grade, draft=draft, posted=posted_decisions
+    )
     context: dict[str, Any] = {
         "campaign": campaign,
         "item": item,
@@ -407,9 +411,14 @@ def _rerender(
     *,
     status: int,
 ) -> HttpResponse:
-    """The grading page again, with the message and what the grader had typed."""
+    """The grading page again, with the message and what the grader had typed: score,
+    comment, issues and the decisions on the suggestions (those since the last autosave
+    are only in the form)."""
     overrides = {"error": error, **posted}
-    context = _page_context(request, item, own_grade, roles, **overrides)
+    decisions = suggestions.posted_decisions(request.POST.get("suggestions"))
+    context = _page_context(
+        request, item, own_grade, roles, posted_decisions=decisions, **overrides
+    )
     return render(request, "annotate/grading.html", context, status=status)
 
 
