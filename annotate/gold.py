@@ -217,10 +217,31 @@ def shown_to(roles: set[str], proof: Proof) -> dict[str, Any] | None:
     if label is None:
         return {"label": None}
     evidence = label.evidence or {}
+    adjudication = None
+    if evidence.get("adjudication") is not None:
+        # Who adjudicated, where and when: one more query, only for an adjudicated label.
+        adjudication = (
+            Adjudication.objects.filter(pk=evidence["adjudication"])
+            .select_related("adjudicator", "campaign")
+            .first()
+        )
     return {
         "label": label,
         "score": _score(label.score),
         "rule": evidence.get("rule", ""),
         "adjudication": evidence.get("adjudication"),
+        "adjudicated": None if adjudication is None else _adjudicated(adjudication),
         "grades": evidence.get("grades", []),
+    }
+
+
+def _adjudicated(adjudication: Adjudication) -> dict[str, Any]:
+    """The adjudication a label came from, as the item page names it."""
+    who = adjudication.adjudicator
+    return {
+        "by": who.get_full_name() or who.get_username(),
+        "username": who.get_username(),
+        "at": adjudication.updated_at,
+        "campaign": adjudication.campaign.name,
+        "version": adjudication.version,
     }

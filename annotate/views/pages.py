@@ -27,10 +27,11 @@ from annotate.access import (
     get_campaign_for_member,
     get_item_to_view,
 )
-from annotate.models import Campaign, CampaignItem, Grade, Role, Skip
+from annotate.models import Adjudication, Campaign, CampaignItem, Grade, Role, Skip
 from annotate.others import others_for
 from annotate.views.grading import duration_text, score_text
 from annotate.work import visibility
+from annotate.work.kinds import kind_of
 
 ITEMS_PER_PAGE = 50
 RECENT_ROWS = 50
@@ -118,9 +119,19 @@ def item_detail(request: HttpRequest, campaign_id: int, item_id: int) -> HttpRes
     skips = None
     if is_owner:
         skips = list(Skip.objects.filter(item=item).select_related("grader").order_by("created_at"))
+    adjudications = None
+    if others is not None and campaign.kind == Campaign.Kind.ADJUDICATE:
+        # An adjudication campaign's work on the item is its adjudications, not grades.
+        adjudications = [
+            {"adjudication": a, "score_text": score_text(a.score)}
+            for a in Adjudication.objects.filter(item=item).select_related("adjudicator")
+        ]
     context = {
         "campaign": campaign,
         "item": item,
+        # What one piece of this campaign's work is called ("grade", "adjudication", ...).
+        "noun": kind_of(campaign).noun,
+        "adjudications": adjudications,
         "proof": item.proof,
         "problem": problem,
         "is_owner": is_owner,
