@@ -215,6 +215,19 @@ def test_the_page_shows_every_grade_analysis_claim_and_review_side_by_side(
     assert 'name="reason"' in html and 'data-draft-key="proofdesk-draft:' in html
 
 
+def test_the_page_shows_the_verifier_mean_the_release_shipped(
+    client, adj_campaign, adjudicator, proof
+):
+    item = claimed(adj_campaign, adjudicator)
+    client.force_login(adjudicator)
+    assert 'id="release-mean"' not in client.get(page_url(item)).content.decode()
+    proof.metadata = {**(proof.metadata or {}), "average_automatic_rating": 0.8125}
+    proof.save(update_fields=["metadata"])
+    html = client.get(page_url(item)).content.decode()
+    assert 'id="release-mean"' in html
+    assert 'verifier mean: <span class="score">0.81</span>' in html
+
+
 def test_other_adjudications_are_hidden_until_this_adjudicator_commits(
     client, adj_campaign, adjudicator, adjudicator2
 ):

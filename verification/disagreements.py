@@ -122,6 +122,12 @@ def _release_mean(value: Any) -> float | None:
     return float(value) if 0 <= value <= 1 else None
 
 
+def release_mean(metadata: dict[str, Any] | None) -> float | None:
+    """The verifier mean a release shipped with a proof (`Proof.metadata`), as the
+    disagreement rules read it: a number in [0, 1], else None."""
+    return _release_mean((metadata or {}).get(RELEASE_MEAN_KEY))
+
+
 def _majority(scores: Sequence[Decimal]) -> Decimal:
     """The most frequent score; a tie goes to the lowest tied score."""
     counts: dict[Decimal, int] = defaultdict(int)

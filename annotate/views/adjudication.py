@@ -43,6 +43,7 @@ from annotate.views.grading import SCORE_BUTTONS, score_text, score_text_or_blan
 from annotate.views.review import _committed_link, _draft_refused, _draft_status, _poll_seconds
 from annotate.work import commit, drafts, errors, visibility
 from annotate.work import queue as work_queue
+from verification.disagreements import release_mean
 from verification.models import Analysis
 
 KIND = Campaign.Kind.ADJUDICATE
@@ -186,6 +187,9 @@ def _page_context(
         "problem": proof.problem,
         "grades": _grades(proof),
         "analyses": _analyses(proof),
+        # The verifier mean the proof's release shipped with (the experts-vs-verifier rule
+        # of verification/disagreements.py reads the same number).
+        "release_mean": release_mean(proof.metadata),
         "disagreements": _disagreements(proof),
         "others": others,
         # The adjudication (committed, or its draft) and the page's state, which the shared
