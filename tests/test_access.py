@@ -632,3 +632,54 @@ def test_committed_work_and_its_history_are_read_only_in_the_admin(model):
     assert not model_admin.has_add_permission(request)
     assert not model_admin.has_change_permission(request)
     assert not model_admin.has_delete_permission(request)
+
+
+@pytest.fixture
+def adjudication_item(owner, judge, expert, proof) -> CampaignItem:
+    """An item of an adjudication campaign leased to `judge`, its adjudicator; `expert` is
+    a member with the grader role there too."""
+    adj = Campaign.objects.create(
+        name="Adjudication campaign", kind=Campaign.Kind.ADJUDICATE, created_by=owner
+    )
+    for user, role in [(owner, Role.OWNER), (judge, Role.ADJUDICATOR), (expert, Role.GRADER)]:
+        Membership.objects.create(campaign=adj, user=user, role=role)
+    return CampaignItem.objects.create(
+        campaign=adj,
+        proof=proof,
+        lease_holder=judge,
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
+    )
+
+
+def _grading_api_calls(client, item: CampaignItem) -> dict[str, int]:
+    """Every grading API call on the item's campaign, by name, with the status it got."""
+    body = {"score": "1", "comment": "", "issues": [], "submission_key": str(uuid.uuid4())}
+    return {
+        "claim": client.post(f"/api/campaigns/{item.campaign_id}/claim/").status_code,
+        "item": client.get(api(item)).status_code,
+        "draft": client.put(api(item, "draft/"), body, content_type="application/json").status_code,
+        "grade": client.post(api(item, "grade/"), body, content_type="application/json").status_code,
+        "skip": client.post(
+            api(item, "skip/"), {"reason": "unsure"}, content_type="application/json"
+        ).status_code,
+    }
+
+
+@pytest.mark.parametrize("who", ["judge", "expert", "owner", "outsider"])
+def test_the_grading_api_refuses_an_adjudication_campaign_and_writes_nothing(
+    client, request, who, adjudication_item
+):
+    from annotate.models import Adjudication, Draft, Grade, Skip
+
+    client.force_login(request.getfixturevalue(who))
+    statuses = _grading_api_calls(client, adjudication_item)
+    # Members learn the campaign is not a grading one (404 with that reason); outsiders do
+    # not learn it exists. Nobody gets a 2xx.
+    assert set(statuses.values()) == {404}, statuses
+    assert not Grade.objects.filter(proof=adjudication_item.proof).exists()
+    assert not Draft.objects.filter(item=adjudication_item).exists()
+    assert not Skip.objects.filter(item=adjudication_item).exists()
+    assert not Adjudication.objects.exists()
+    if who != "outsider":
+        body = client.get(api(adjudication_item)).json()
+        assert "does not grade proofs" in str(body), body
