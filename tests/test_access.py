@@ -658,7 +658,9 @@ def _grading_api_calls(client, item: CampaignItem) -> dict[str, int]:
         "claim": client.post(f"/api/campaigns/{item.campaign_id}/claim/").status_code,
         "item": client.get(api(item)).status_code,
         "draft": client.put(api(item, "draft/"), body, content_type="application/json").status_code,
-        "grade": client.post(api(item, "grade/"), body, content_type="application/json").status_code,
+        "grade": client.post(
+            api(item, "grade/"), body, content_type="application/json"
+        ).status_code,
         "skip": client.post(
             api(item, "skip/"), {"reason": "unsure"}, content_type="application/json"
         ).status_code,

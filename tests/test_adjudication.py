@@ -225,7 +225,7 @@ def test_the_page_shows_the_verifier_mean_the_release_shipped(
     proof.save(update_fields=["metadata"])
     html = client.get(page_url(item)).content.decode()
     assert 'id="release-mean"' in html
-    assert 'verifier mean: <span class="score">0.81</span>' in html
+    assert 'verifier mean: <span class="score">0.8125</span>' in html
 
 
 def test_other_adjudications_are_hidden_until_this_adjudicator_commits(

@@ -76,7 +76,9 @@ def test_a_disagreement_goes_from_the_list_to_a_gold_label(
     with page.expect_navigation():
         page.click("header form button[type=submit]")
 
-    adjudication = run_orm(lambda: Adjudication.objects.get(adjudicator__username="ada_adjudicator"))
+    adjudication = run_orm(
+        lambda: Adjudication.objects.get(adjudicator__username="ada_adjudicator")
+    )
     assert adjudication.score == Decimal("0")
     assert run_orm(lambda: Disagreement.objects.filter(proof=proof, status="open").count()) == 0
 

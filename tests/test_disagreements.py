@@ -761,3 +761,15 @@ def test_two_recomputations_at_once_record_one_disagreement(
         thread.join()
     assert errors == []
     assert Disagreement.objects.filter(proof=proof).count() == 1
+
+
+def test_the_list_writes_scores_and_gaps_as_people_do(client, owner, proof, campaign, expert):
+    """0.5, not 0.5000; 1, not 1.0 (the `number` filter, annotate/templatetags)."""
+    app_grade(proof, campaign, expert, "0.5")
+    proof.metadata = {"average_automatic_rating": 1.0}
+    proof.save(update_fields=["metadata"])
+    record_disagreements([proof.pk])
+    client.force_login(owner)
+    body = client.get(URL).content.decode()
+    assert "emmy_expert:</span> 0.5<" in body and "0.5000" not in body
+    assert '<td class="gap">0.5</td>' in body

@@ -449,3 +449,24 @@ def test_a_broken_formula_inside_a_list_does_not_leave_the_rest_raw():
     assert parsed.math == [("inline", "\\frac{1}")]  # left to KaTeX, which will say so
     assert "Done. ∎" in parsed.text_outside_math
     assert not RAW_TEX.search(parsed.text_outside_math)
+
+
+@pytest.mark.parametrize(
+    ("value", "places", "shown"),
+    [
+        (0.5, 4, "0.5"),
+        (1.0, 4, "1"),
+        (0, 4, "0"),
+        (0.8125, 4, "0.8125"),
+        (2 / 3, 4, "0.6667"),
+        (2 / 3, 2, "0.67"),
+        (-0.00001, 2, "0"),
+        ("0.50", 4, "0.5"),
+        (None, 4, ""),
+        ("n/a", 4, "n/a"),
+    ],
+)
+def test_the_number_filter_writes_numbers_without_padding(value, places, shown):
+    from annotate.templatetags.proofdesk import number_filter
+
+    assert number_filter(value, places) == shown
