@@ -213,6 +213,12 @@ def test_the_page_shows_every_grade_analysis_claim_and_review_side_by_side(
     ):
         assert text in html, text
     assert 'name="reason"' in html and 'data-draft-key="proofdesk-draft:' in html
+    # Beside the form, whatever the proof's length: every score, linked to its card.
+    glance = html.split('id="glance"')[1].split("</section>")[0]
+    grade_ids = set(Grade.objects.filter(proof=item.proof).values_list("pk", flat=True))
+    assert len(grade_ids) == 3
+    assert all(f'href="#grade-{pk}"' in glance for pk in grade_ids)
+    assert 'href="#analysis-' in glance and 'href="#evidence"' in glance
 
 
 def test_the_page_shows_the_verifier_mean_the_release_shipped(
