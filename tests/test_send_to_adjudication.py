@@ -73,6 +73,7 @@ def test_an_owner_sends_the_open_disagreements_to_one_new_campaign(
     assert roles == {("olga_owner", Role.OWNER), ("ada_adjudicator", Role.ADJUDICATOR)}
     followed = client.get(response["Location"])
     assert "with 2 proofs to adjudicate" in followed.content.decode()
+    assert 'data-live-what="as adjudications come in"' in followed.content.decode()
 
 
 @pytest.mark.parametrize(
