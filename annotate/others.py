@@ -28,7 +28,7 @@ def others_for(item: CampaignItem, user: User) -> dict[str, Any]:
     (`verification.disagreements`: experts among themselves, experts against a verifier,
     a review against a model's meta-assessment).
     """
-    from verification.disagreements import open_about
+    from verification.disagreements import open_about, release_mean
     from verification.models import Analysis, Claim
 
     proof = item.proof
@@ -40,9 +40,7 @@ def others_for(item: CampaignItem, user: User) -> dict[str, Any]:
         .order_by("created_at", "id")
     )
     imported = list(Grade.objects.imported().filter(proof_id=item.proof_id).order_by("id"))
-    mean = proof.metadata.get("average_automatic_rating") if proof.metadata else None
-    if isinstance(mean, bool) or not isinstance(mean, int | float):
-        mean = None
+    mean = release_mean(proof.metadata)
     # The number of analyses and the badge in one query.
     analyses = (
         Analysis.objects.filter(proof=OuterRef("pk"))
